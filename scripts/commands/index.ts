@@ -1,0 +1,12 @@
+// The command registry. Each command is a small module in this directory;
+// add a line here to expose a new one.
+import type { Command } from './types.ts';
+
+function lazy(summary: string, load: () => Promise<{ default: Command }>): Command {
+  return { summary, run: async (argv) => (await load()).default.run(argv) };
+}
+
+export const commands: Record<string, Command> = {
+  doctor: lazy('check (and as root, install) host tools; report disk and KVM', () => import('./doctor.ts')),
+  'build-kernel': lazy('build stock and patched kernels from the 6.1 base and patches/', () => import('./build-kernel.ts')),
+};
