@@ -45,6 +45,8 @@ export interface FioJob {
   ctx: number;
   /** Only directions that did I/O. */
   directions: Partial<Record<FioDirectionName, FioDirection>>;
+  /** fsync/fdatasync issued by the job (fsync=N), with their own latency. */
+  sync: { ios: number; lat: LatencySummary } | undefined;
 }
 
 export interface FioRun {
@@ -186,6 +188,12 @@ function parseJob(v: unknown, index: number, preamble: string[]): FioJob {
     const parsed = parseDirection(o[d], `${what}.${d}`);
     if (parsed !== undefined) directions[d] = parsed;
   }
+  let sync: FioJob['sync'];
+  const so = o['sync'];
+  if (typeof so === 'object' && so !== null) {
+    const ios = optNum(so as Json, 'total_ios');
+    if (ios > 0) sync = { ios, lat: parseLatency((so as Json)['lat_ns'], `${what}.sync.lat_ns`) };
+  }
   let errorText: string | undefined;
   if (error !== 0) {
     // fio's own line looks like: "fio: pid=2138, err=28/file:io_u.c:1876, func=io_u error, error=No space left on device"
@@ -202,6 +210,7 @@ function parseJob(v: unknown, index: number, preamble: string[]): FioJob {
     sysCpu: optNum(o, 'sys_cpu'),
     ctx: optNum(o, 'ctx'),
     directions,
+    sync,
   };
 }
 
@@ -290,6 +299,8 @@ export interface FioSample {
   cpuUsPerIo: number;
   usrCpu: number;
   sysCpu: number;
+  /** fsync latency histogram, empty when the job issued none. */
+  syncLat: Histogram;
 }
 
 export function sampleOf(run: FioRun): FioSample {
@@ -300,7 +311,9 @@ export function sampleOf(run: FioRun): FioSample {
   let usr = 0;
   let sys = 0;
   const hs: Histogram[] = [];
+  const syncs: Histogram[] = [];
   for (const j of run.jobs) {
+    if (j.sync !== undefined) syncs.push(j.sync.lat.bins);
     for (const d of Object.values(j.directions)) {
       iops += d.iops;
       bw += d.bwKiBps;
@@ -320,6 +333,7 @@ export function sampleOf(run: FioRun): FioSample {
     cpuUsPerIo: ios > 0 ? cpuUs / ios : Number.NaN,
     usrCpu: usr,
     sysCpu: sys,
+    syncLat: mergeHistograms(syncs),
   };
 }
 

@@ -110,3 +110,15 @@ test('sampleOf sums directions and computes CPU per I/O from usr+sys over job ru
   t.true(Math.abs(s.cpuUsPerIo - expected) < 1e-9);
   t.true(s.cpuUsPerIo > 0);
 });
+
+test('a job-file run (options under "global options") with fsync=1 exposes the fsync latency', (t) => {
+  const run = parseFioOutput(fixture('host-fsync-write-jobfile.json'));
+  const j = run.jobs[0]!;
+  t.deepEqual(j.options, {});
+  t.truthy(j.directions.write);
+  t.true((j.sync?.ios ?? 0) > 1000);
+  const s = sampleOf(run);
+  t.is(histogramCount(s.syncLat), j.sync!.lat.n);
+  const keys = Object.keys(j.sync!.lat.percentiles);
+  t.deepEqual(histogramPercentiles(s.syncLat, keys.map(Number)), keys.map((k) => j.sync!.lat.percentiles[k]));
+});
