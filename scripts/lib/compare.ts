@@ -1,0 +1,352 @@
+// The comparison itself, kept pure: measurement records in, verdicts out.
+// Rendering (report.ts, report-html.ts) and running (compare-run.ts) live
+// elsewhere, so this can be tested against hand-made records.
+//
+// A change is flagged only when it is
+//   1. measured on >= 3 samples per kernel (else "insufficient"),
+//   2. significant: two-sided Mann-Whitney U, p adjusted for all metrics compared (BH or Holm),
+//   3. larger than the profile's practical threshold, and
+//   4. larger than the A/A noise floor (stock against stock) of that metric.
+import { histogramFromJson, histogramPercentiles, mergeHistograms, type Histogram } from './fio.ts';
+import { adjustP, covPct, mannWhitneyU, mannWhitneyMinP, mean, median, pctChange, stddev, welchT, type Correction } from './stats.ts';
+
+export type Better = 'higher' | 'lower';
+
+export interface MetricDef {
+  id: string;
+  label: string;
+  unit: string;
+  better: Better;
+}
+
+/** Metrics taken from every fio run (per-run values; percentiles from that run's own histogram). */
+export const fioMetrics: readonly MetricDef[] = [
+  { id: 'iops', label: 'IOPS', unit: 'IOPS', better: 'higher' },
+  { id: 'clat_p50_us', label: 'clat p50', unit: 'µs', better: 'lower' },
+  { id: 'clat_p99_us', label: 'clat p99', unit: 'µs', better: 'lower' },
+  { id: 'fsync_p99_us', label: 'fsync p99', unit: 'µs', better: 'lower' },
+  { id: 'cpu_us_per_io', label: 'fio CPU per I/O', unit: 'µs', better: 'lower' },
+  { id: 'guest_cpu_us_per_io', label: 'guest CPU per I/O', unit: 'µs', better: 'lower' },
+];
+
+/** Percentiles shown from merged histograms. */
+export const mergedPercentiles = [50, 90, 99, 99.9] as const;
+
+/** Arms: the two kernels, plus a second stock arm when the A/A floor is measured with extra boots. */
+export type Arm = 'stock' | 'uringlet' | 'stock-aa';
+
+/** One run of one point on one boot. */
+export interface RunRecord {
+  arm: Arm;
+  variant: string;
+  /** Boot number within the arm, from 0. */
+  boot: number;
+  rep: number;
+  point: string;
+  metrics: Record<string, number>;
+  /** Metric definitions declared by a program probe (fio metrics are known). */
+  defs?: MetricDef[];
+  /** Histograms (JSON form) for merged percentiles: "clat", "fsync". */
+  hists?: Record<string, Record<string, number>>;
+  /** Whether the ring ran in uringlet mode, when the workload can tell (probes). */
+  uringletActive?: boolean;
+  /** Why this run produced no usable numbers. */
+  error?: string;
+  /** Raw output, relative to the run directory. */
+  raw?: string;
+}
+
+export interface PointInfo {
+  key: string;
+  workload: string;
+  title: string;
+  axisName?: string;
+  axisValue?: number;
+  primary: string;
+  knownLoss?: string;
+}
+
+export interface Desc {
+  n: number;
+  mean: number;
+  median: number;
+  stddev: number;
+  covPct: number;
+  min: number;
+  max: number;
+  values: number[];
+}
+
+export type Verdict = 'improvement' | 'regression' | 'no-change' | 'insufficient' | 'failed';
+
+export interface MetricComparison {
+  point: string;
+  workload: string;
+  axisValue?: number;
+  metric: string;
+  label: string;
+  unit: string;
+  better: Better;
+  primary: boolean;
+  stock: Desc;
+  uringlet: Desc;
+  /** %change of the means, uringlet against stock (LKP convention). */
+  changePct: number;
+  /** Positive = uringlet better, whatever the metric's direction. */
+  gainPct: number;
+  p: number;
+  pAdj: number;
+  test: string;
+  /** 95% CI of the difference of means, in % of the stock mean (Welch). */
+  ciPct: [number, number] | undefined;
+  /** |%change| of the A/A comparison for this metric, after pooling (see noiseFloors). */
+  noiseFloorPct: number | undefined;
+  verdict: Verdict;
+  /** Why the verdict is what it is (thresholds that were or were not met). */
+  reasons: string[];
+  knownLoss?: string;
+}
+
+export interface AaComparison {
+  point: string;
+  metric: string;
+  changePct: number;
+  p: number;
+  n: [number, number];
+}
+
+export interface LatencyPercentiles {
+  point: string;
+  hist: string;
+  arm: Arm;
+  n: number;
+  /** percentile -> µs, from merged histograms of all runs of the arm. */
+  us: Record<string, number>;
+}
+
+export interface FailureRow {
+  point: string;
+  arm: Arm;
+  boot: number;
+  rep: number;
+  error: string;
+}
+
+export interface Analysis {
+  settings: { alpha: number; correction: Correction; practicalThresholdPct: number; aa: 'split' | 'extra' };
+  comparisons: MetricComparison[];
+  aa: AaComparison[];
+  /** How many A/A comparisons came out "significant" before correction: a check of the method. */
+  aaFalsePositives: { significant: number; total: number };
+  latency: LatencyPercentiles[];
+  failures: FailureRow[];
+  /** Smallest p a two-sided exact test can reach with the sample sizes used. */
+  minAttainableP: number | undefined;
+}
+
+export function describe(xs: readonly number[]): Desc {
+  return {
+    n: xs.length,
+    mean: mean(xs),
+    median: median(xs),
+    stddev: stddev(xs),
+    covPct: covPct(xs),
+    min: xs.length ? Math.min(...xs) : Number.NaN,
+    max: xs.length ? Math.max(...xs) : Number.NaN,
+    values: [...xs],
+  };
+}
+
+function valuesOf(records: readonly RunRecord[], metric: string): number[] {
+  return records.map((r) => r.metrics[metric]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+}
+
+function metricDefsFor(records: readonly RunRecord[]): MetricDef[] {
+  const declared = records.find((r) => r.defs !== undefined)?.defs;
+  if (declared !== undefined) return declared;
+  const present = new Set(records.flatMap((r) => Object.keys(r.metrics)));
+  return fioMetrics.filter((m) => present.has(m.id));
+}
+
+/** Split the stock arm into two A/A halves: by arm ('extra') or by boot parity ('split'). */
+function aaHalves(ok: readonly RunRecord[], point: string, mode: 'split' | 'extra'): [RunRecord[], RunRecord[]] {
+  const stock = ok.filter((r) => r.point === point && r.arm === 'stock');
+  if (mode === 'extra') return [stock, ok.filter((r) => r.point === point && r.arm === 'stock-aa')];
+  return [stock.filter((r) => r.boot % 2 === 0), stock.filter((r) => r.boot % 2 === 1)];
+}
+
+export interface AnalyzeOptions {
+  alpha: number;
+  correction: Correction;
+  practicalThresholdPct: number;
+  aa: 'split' | 'extra';
+  /** Only this variant's records are compared (others are smoke runs). */
+  variant: string;
+}
+
+export function analyze(points: readonly PointInfo[], records: readonly RunRecord[], opts: AnalyzeOptions): Analysis {
+  const mine = records.filter((r) => r.variant === opts.variant);
+  const ok = mine.filter((r) => r.error === undefined);
+  const failures: FailureRow[] = mine
+    .filter((r) => r.error !== undefined)
+    .map((r) => ({ point: r.point, arm: r.arm, boot: r.boot, rep: r.rep, error: r.error! }));
+
+  // A/A first: it sets the noise floor.
+  const aa: AaComparison[] = [];
+  for (const p of points) {
+    const [a, b] = aaHalves(ok, p.key, opts.aa);
+    for (const m of metricDefsFor([...a, ...b])) {
+      const va = valuesOf(a, m.id);
+      const vb = valuesOf(b, m.id);
+      if (va.length === 0 || vb.length === 0) continue;
+      aa.push({ point: p.key, metric: m.id, changePct: pctChange(mean(va), mean(vb)), p: mannWhitneyU(va, vb).p, n: [va.length, vb.length] });
+    }
+  }
+  const floors = noiseFloors(aa);
+
+  const comparisons: MetricComparison[] = [];
+  let minP: number | undefined;
+  for (const p of points) {
+    const recs = ok.filter((r) => r.point === p.key);
+    const s = recs.filter((r) => r.arm === 'stock');
+    const u = recs.filter((r) => r.arm === 'uringlet');
+    for (const m of metricDefsFor(recs)) {
+      const vs = valuesOf(s, m.id);
+      const vu = valuesOf(u, m.id);
+      if (vs.length === 0 && vu.length === 0) continue;
+      const changePct = pctChange(mean(vs), mean(vu));
+      const gainPct = m.better === 'higher' ? changePct : -changePct;
+      const enough = vs.length >= 3 && vu.length >= 3;
+      const mw = enough ? mannWhitneyU(vs, vu) : undefined;
+      if (enough) {
+        const mp = mannWhitneyMinP(vs.length, vu.length);
+        minP = minP === undefined ? mp : Math.max(minP, mp);
+      }
+      let ciPct: [number, number] | undefined;
+      if (enough && stddev(vs) + stddev(vu) > 0) {
+        const w = welchT(vu, vs);
+        ciPct = [(w.ci[0] / mean(vs)) * 100, (w.ci[1] / mean(vs)) * 100];
+      }
+      const floor = floors.get(`${p.key}\u0000${m.id}`);
+      comparisons.push({
+        point: p.key,
+        workload: p.workload,
+        ...(p.axisValue !== undefined ? { axisValue: p.axisValue } : {}),
+        metric: m.id,
+        label: m.label,
+        unit: m.unit,
+        better: m.better,
+        primary: m.id === p.primary,
+        stock: describe(vs),
+        uringlet: describe(vu),
+        changePct,
+        gainPct,
+        p: mw?.p ?? Number.NaN,
+        pAdj: Number.NaN,
+        test: mw === undefined ? 'none' : `Mann-Whitney U (${mw.method})`,
+        ciPct,
+        noiseFloorPct: floor,
+        verdict: 'insufficient',
+        reasons: [],
+        ...(p.knownLoss !== undefined ? { knownLoss: p.knownLoss } : {}),
+      });
+    }
+  }
+
+  const adj = adjustP(
+    comparisons.map((c) => c.p),
+    opts.correction,
+  );
+  comparisons.forEach((c, i) => {
+    c.pAdj = adj[i]!;
+    c.verdict = decide(c, opts);
+  });
+  // Points where a kernel produced no usable run at all are failures, not "insufficient".
+  for (const p of points) {
+    for (const arm of ['stock', 'uringlet'] as const) {
+      const any = mine.some((r) => r.point === p.key && r.arm === arm);
+      const good = ok.some((r) => r.point === p.key && r.arm === arm);
+      if (any && !good) for (const c of comparisons.filter((x) => x.point === p.key)) c.verdict = 'failed';
+    }
+  }
+
+  const latency: LatencyPercentiles[] = [];
+  for (const p of points) {
+    for (const arm of ['stock', 'uringlet', 'stock-aa'] as const) {
+      const recs = ok.filter((r) => r.point === p.key && r.arm === arm && r.hists !== undefined);
+      for (const name of [...new Set(recs.flatMap((r) => Object.keys(r.hists ?? {})))].sort()) {
+        const merged: Histogram = mergeHistograms(recs.map((r) => histogramFromJson(r.hists?.[name] ?? {})));
+        let n = 0;
+        for (const v of merged.values()) n += v;
+        if (n === 0) continue;
+        const vals = histogramPercentiles(merged, mergedPercentiles);
+        const us: Record<string, number> = {};
+        mergedPercentiles.forEach((q, i) => (us[String(q)] = vals[i]! / 1000));
+        latency.push({ point: p.key, hist: name, arm, n, us });
+      }
+    }
+  }
+
+  return {
+    settings: { alpha: opts.alpha, correction: opts.correction, practicalThresholdPct: opts.practicalThresholdPct, aa: opts.aa },
+    comparisons,
+    aa,
+    aaFalsePositives: { significant: aa.filter((x) => x.p < opts.alpha).length, total: aa.filter((x) => !Number.isNaN(x.p)).length },
+    latency,
+    failures,
+    minAttainableP: minP,
+  };
+}
+
+/**
+ * Noise floor per (point, metric): the larger of that point's own A/A
+ * |%change| and the median A/A |%change| of the same metric over all points.
+ * A single A/A pair is itself noisy; pooling keeps one lucky pair from
+ * setting a floor of ~0.
+ */
+export function noiseFloors(aa: readonly AaComparison[]): Map<string, number> {
+  const byMetric = new Map<string, number[]>();
+  for (const x of aa) {
+    if (!Number.isFinite(x.changePct)) continue;
+    const l = byMetric.get(x.metric) ?? [];
+    l.push(Math.abs(x.changePct));
+    byMetric.set(x.metric, l);
+  }
+  const out = new Map<string, number>();
+  for (const x of aa) {
+    if (!Number.isFinite(x.changePct)) continue;
+    out.set(`${x.point}\u0000${x.metric}`, Math.max(Math.abs(x.changePct), median(byMetric.get(x.metric) ?? [])));
+  }
+  return out;
+}
+
+function fmt(x: number, d = 1): string {
+  return Number.isFinite(x) ? x.toFixed(d) : 'n/a';
+}
+
+export function decide(c: MetricComparison, opts: Pick<AnalyzeOptions, 'alpha' | 'practicalThresholdPct'>): Verdict {
+  const reasons: string[] = [];
+  c.reasons = reasons;
+  if (c.stock.n < 3 || c.uringlet.n < 3) {
+    reasons.push(`insufficient samples (stock ${c.stock.n}, uringlet ${c.uringlet.n}; need >= 3 each)`);
+    return 'insufficient';
+  }
+  const size = Math.abs(c.changePct);
+  const significant = c.pAdj < opts.alpha;
+  const practical = size >= opts.practicalThresholdPct;
+  const aboveFloor = c.noiseFloorPct !== undefined && size > c.noiseFloorPct;
+  reasons.push(`p(adj) ${c.pAdj.toPrecision(2)} ${significant ? '<' : '>='} ${opts.alpha}`);
+  reasons.push(`|Δ| ${fmt(size)}% ${practical ? '>=' : '<'} threshold ${opts.practicalThresholdPct}%`);
+  reasons.push(
+    c.noiseFloorPct === undefined
+      ? 'no A/A noise floor measured for this metric: cannot flag'
+      : `|Δ| ${fmt(size)}% ${aboveFloor ? '>' : '<='} A/A floor ${fmt(c.noiseFloorPct)}%`,
+  );
+  if (!(significant && practical && aboveFloor)) return 'no-change';
+  return c.gainPct > 0 ? 'improvement' : 'regression';
+}
+
+/** Exit-relevant regressions: flagged losses on a primary metric that are not documented known losses. */
+export function failingRegressions(a: Analysis): MetricComparison[] {
+  return a.comparisons.filter((c) => c.verdict === 'regression' && c.primary && c.knownLoss === undefined);
+}

@@ -1,0 +1,354 @@
+// A comparison run's directory: results/<run-id>/.
+//
+// While running, everything goes to results/<run-id>.partial/; each finished
+// boot is one atomically written file under boots/, so an interrupted run
+// keeps every finished boot and `--resume <run-id>` continues with the next
+// one. When the run ends (whatever the verdict) the directory is renamed to
+// results/<run-id>/ and results/latest points at it. Run ids are unique and
+// a directory is never reused, so no run overwrites an earlier one.
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { writeFileAtomic, writeJsonAtomic } from './atomic.ts';
+import { UserError } from './errors.ts';
+import type { HostInfo } from './hostinfo.ts';
+import { analyze, failingRegressions, type Analysis, type Arm, type PointInfo, type RunRecord } from './compare.ts';
+import type { Matrix, Point, Profile } from './workloads.ts';
+import type { KernelFailureType } from './errors.ts';
+
+export const summarySchema = 1;
+
+export interface KernelMeta {
+  arm: Arm;
+  kernel: 'stock' | 'uringlet';
+  variant: string;
+  /** Kernel release as `uname -r` says in the guest. */
+  release?: string;
+  bzImage?: string;
+  /** Anything the build layer reports (commit, config hash, duration...). */
+  build?: Record<string, unknown>;
+}
+
+export type TestStatus = 'pass' | 'fail' | 'skip';
+
+export interface TestSuiteResult {
+  suite: string;
+  arm: Arm;
+  variant: string;
+  /** 'not-run' when the suite's module is missing or could not run: said loudly in every report. */
+  state: 'ran' | 'not-run';
+  reason?: string;
+  tests: { name: string; status: TestStatus; runs: number; fails: number }[];
+  /** TAP file, relative to the run directory. */
+  tap?: string;
+}
+
+export interface KernelFailureRecord {
+  arm: Arm;
+  variant: string;
+  boot: number;
+  type: KernelFailureType;
+  title: string;
+  details: string[];
+  /** Console log, relative to the run directory. */
+  log?: string;
+}
+
+/** One finished (or crashed) boot: the unit of resume. */
+export interface BootRecord {
+  arm: Arm;
+  variant: string;
+  boot: number;
+  status: 'ok' | 'crashed';
+  startedAt: string;
+  durationSec: number;
+  release?: string;
+  records: RunRecord[];
+  tests: TestSuiteResult[];
+  failure?: KernelFailureRecord;
+  /** Guest facts worth keeping (fio version, accelerator...). */
+  facts?: Record<string, string>;
+}
+
+export interface RfcRow {
+  depth: number;
+  rfcRatio: number;
+  rfcStockIops: number;
+  rfcUringletIops: number;
+  /** Our ratio of mean IOPS, uringlet / stock, if the depth was measured. */
+  ourRatio?: number;
+  ourStockIops?: number;
+  ourUringletIops?: number;
+}
+
+export interface SmokeRow {
+  arm: Arm;
+  variant: string;
+  point: string;
+  ok: boolean;
+  error?: string;
+}
+
+export interface Summary {
+  schema: typeof summarySchema;
+  runId: string;
+  profile: string;
+  startedAt: string;
+  finishedAt: string;
+  durationSec: number;
+  /** The exact command line and the per-run guest commands (commands.txt). */
+  command: string;
+  complete: boolean;
+  host: HostInfo;
+  kernels: KernelMeta[];
+  boots: { arm: Arm; variant: string; boot: number; status: 'ok' | 'crashed'; durationSec: number }[];
+  points: PointInfo[];
+  analysis: Analysis;
+  rfc: { source: string; workload: string; rows: RfcRow[] };
+  tests: TestSuiteResult[];
+  smoke: SmokeRow[];
+  kernelFailures: KernelFailureRecord[];
+  exitCode: number;
+  /** Why the exit code is what it is, one line per reason. */
+  exitReasons: string[];
+}
+
+export function newRunId(profile: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+  return `${stamp}-${profile}-${randomBytes(2).toString('hex')}`;
+}
+
+const idPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export class RunDir {
+  private constructor(
+    readonly root: string,
+    readonly id: string,
+    /** Where files go now: the .partial directory until finish(). */
+    public dir: string,
+  ) {}
+
+  static partialPath(root: string, id: string): string {
+    return join(root, `${id}.partial`);
+  }
+
+  /** A new run. Refuses an id that exists in any form. */
+  static create(root: string, id: string): RunDir {
+    if (!idPattern.test(id)) throw new UserError(`bad run id '${id}'`);
+    const partial = RunDir.partialPath(root, id);
+    if (existsSync(join(root, id)) || existsSync(partial)) throw new UserError(`run '${id}' already exists in ${root}`);
+    mkdirSync(join(partial, 'boots'), { recursive: true });
+    return new RunDir(root, id, partial);
+  }
+
+  /** Continue an interrupted run. */
+  static resume(root: string, id: string): RunDir {
+    if (!idPattern.test(id)) throw new UserError(`bad run id '${id}'`);
+    if (existsSync(join(root, id))) throw new UserError(`run '${id}' is already complete: ${join(root, id)}`, { details: ['start a new run instead'] });
+    const partial = RunDir.partialPath(root, id);
+    if (!existsSync(partial)) {
+      const resumable = RunDir.list(root).filter((r) => !r.complete).map((r) => r.id);
+      throw new UserError(`no interrupted run '${id}' in ${root}`, {
+        details: [resumable.length ? `resumable: ${resumable.join(', ')}` : 'there is no interrupted run'],
+      });
+    }
+    return new RunDir(root, id, partial);
+  }
+
+  static list(root: string): { id: string; complete: boolean }[] {
+    if (!existsSync(root)) return [];
+    return readdirSync(root, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && idPattern.test(d.name))
+      .map((d) => (d.name.endsWith('.partial') ? { id: d.name.slice(0, -'.partial'.length), complete: false } : { id: d.name, complete: true }))
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  path(...rel: string[]): string {
+    return join(this.dir, ...rel);
+  }
+
+  write(rel: string, data: string | Uint8Array): string {
+    const p = this.path(rel);
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileAtomic(p, data);
+    return p;
+  }
+
+  writeJson(rel: string, value: unknown): string {
+    const p = this.path(rel);
+    writeJsonAtomic(p, value);
+    return p;
+  }
+
+  readJson<T>(rel: string): T | undefined {
+    const p = this.path(rel);
+    return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as T) : undefined;
+  }
+
+  static bootFile(arm: Arm, variant: string, boot: number): string {
+    return join('boots', `${variant}-${arm}-${boot}.json`);
+  }
+
+  saveBoot(b: BootRecord): void {
+    this.writeJson(RunDir.bootFile(b.arm, b.variant, b.boot), b);
+  }
+
+  hasBoot(arm: Arm, variant: string, boot: number): boolean {
+    return existsSync(this.path(RunDir.bootFile(arm, variant, boot)));
+  }
+
+  boots(): BootRecord[] {
+    const d = this.path('boots');
+    if (!existsSync(d)) return [];
+    return readdirSync(d)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((f) => JSON.parse(readFileSync(join(d, f), 'utf8')) as BootRecord);
+  }
+
+  /** Drop leftovers of a boot that did not finish (raw files written before the interruption). */
+  clearUnfinishedBoot(arm: Arm, variant: string, boot: number): void {
+    rmSync(this.path('raw', `${variant}-${arm}-${boot}`), { recursive: true, force: true });
+  }
+
+  /** Move the finished run to results/<id>/ and point results/latest at it. */
+  finish(): string {
+    const final = join(this.root, this.id);
+    renameSync(this.dir, final);
+    this.dir = final;
+    const tmpLink = join(this.root, `.latest.${process.pid}`);
+    rmSync(tmpLink, { force: true });
+    symlinkSync(this.id, tmpLink);
+    renameSync(tmpLink, join(this.root, 'latest'));
+    return final;
+  }
+}
+
+// ---- building the summary (pure) ------------------------------------------------
+
+export interface SummaryInput {
+  runId: string;
+  profile: Profile;
+  matrix: Matrix;
+  points: Point[];
+  boots: BootRecord[];
+  host: HostInfo;
+  kernels: KernelMeta[];
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  complete: boolean;
+}
+
+export function pointInfo(p: Point): PointInfo {
+  return {
+    key: p.key,
+    workload: p.workload.id,
+    title: p.workload.title,
+    ...(p.workload.axis ? { axisName: p.workload.axis.name } : {}),
+    ...(p.value !== undefined ? { axisValue: p.value } : {}),
+    primary: p.workload.primary,
+    ...(p.workload.knownLoss !== undefined ? { knownLoss: p.workload.knownLoss } : {}),
+  };
+}
+
+/** Tests failing on a uringlet arm that do not fail on stock (same variant). */
+export function newTestFailures(tests: readonly TestSuiteResult[]): { suite: string; name: string; variant: string }[] {
+  const out: { suite: string; name: string; variant: string }[] = [];
+  for (const u of tests.filter((t) => t.arm === 'uringlet' && t.state === 'ran')) {
+    const stock = tests.filter((t) => t.arm !== 'uringlet' && t.suite === u.suite && t.variant === u.variant && t.state === 'ran');
+    for (const t of u.tests.filter((x) => x.fails > 0)) {
+      const onStock = stock.some((s) => s.tests.some((x) => x.name === t.name && x.fails > 0));
+      if (!onStock) out.push({ suite: u.suite, name: t.name, variant: u.variant });
+    }
+  }
+  return out;
+}
+
+export function buildSummary(i: SummaryInput): Summary {
+  const compared = i.profile.variants.find((v) => v.benchmarks === 'compare')?.name ?? 'default';
+  const records = i.boots.flatMap((b) => b.records);
+  const infos = i.points.map(pointInfo);
+  const analysis = analyze(infos, records, {
+    alpha: i.profile.alpha,
+    correction: i.profile.correction,
+    practicalThresholdPct: i.profile.practicalThresholdPct,
+    aa: i.profile.aa,
+    variant: compared,
+  });
+  const smokeVariants = new Set(i.profile.variants.filter((v) => v.benchmarks === 'smoke').map((v) => v.name));
+  const smoke: SmokeRow[] = records
+    .filter((r) => smokeVariants.has(r.variant))
+    .map((r) => ({ arm: r.arm, variant: r.variant, point: r.point, ok: r.error === undefined, ...(r.error !== undefined ? { error: r.error } : {}) }));
+  const tests = i.boots.flatMap((b) => b.tests);
+  const kernelFailures = i.boots.flatMap((b) => (b.failure ? [b.failure] : []));
+
+  const rfcRows: RfcRow[] = Object.keys(i.matrix.rfc.ratio)
+    .map(Number)
+    .sort((a, b) => a - b)
+    .map((depth) => {
+      const c = analysis.comparisons.find((x) => x.workload === i.matrix.rfc.workload && x.metric === 'iops' && x.axisValue === depth);
+      const row: RfcRow = {
+        depth,
+        rfcRatio: i.matrix.rfc.ratio[String(depth)]!,
+        rfcStockIops: i.matrix.rfc.stockIops[String(depth)]!,
+        rfcUringletIops: i.matrix.rfc.uringletIops[String(depth)]!,
+      };
+      if (c !== undefined && c.stock.n > 0 && c.uringlet.n > 0) {
+        row.ourStockIops = c.stock.mean;
+        row.ourUringletIops = c.uringlet.mean;
+        row.ourRatio = c.uringlet.mean / c.stock.mean;
+      }
+      return row;
+    });
+
+  // Exit code: 3 kernel failure > 1 test failure / regression > 2 infrastructure > 0.
+  const reasons: string[] = [];
+  let code = 0;
+  const raise = (c: number, why: string) => {
+    reasons.push(why);
+    const rank = (x: number) => [0, 2, 1, 3].indexOf(x);
+    if (rank(c) > rank(code)) code = c;
+  };
+  for (const f of kernelFailures) raise(3, `kernel failure on ${f.variant}/${f.arm} boot ${f.boot}: ${f.type}: ${f.title}`);
+  const newFails = newTestFailures(tests);
+  if (newFails.length > 0) {
+    raise(1, `${newFails.length} test(s) fail on uringlet but not on stock: ${newFails.slice(0, 5).map((f) => `${f.suite}/${f.name}`).join(', ')}${newFails.length > 5 ? ', ...' : ''}`);
+  }
+  const regs = failingRegressions(analysis);
+  if (regs.length > 0) raise(1, `significant regression: ${regs.map((r) => `${r.point} ${r.label} ${r.changePct.toFixed(1)}%`).join(', ')}`);
+  const failedOn = (arm: Arm) => new Set(analysis.failures.filter((f) => f.arm === arm).map((f) => f.point));
+  const stockFailed = new Set([...failedOn('stock'), ...failedOn('stock-aa')]);
+  const uringletOnly = [...failedOn('uringlet')].filter((p) => !stockFailed.has(p));
+  if (uringletOnly.length > 0) raise(1, `benchmark runs failed on uringlet only: ${uringletOnly.join(', ')}`);
+  if (stockFailed.size > 0) raise(2, `benchmark runs failed on stock too (workload or guest problem): ${[...stockFailed].join(', ')}`);
+  const smokeFails = smoke.filter((x) => !x.ok && x.arm === 'uringlet');
+  if (smokeFails.length > 0) raise(1, `smoke runs failed on uringlet: ${[...new Set(smokeFails.map((x) => `${x.variant}/${x.point}`))].join(', ')}`);
+  const notRun = tests.filter((t) => t.state === 'not-run');
+  if (notRun.length > 0) reasons.push(`NOT RUN: ${[...new Set(notRun.map((t) => t.suite))].join(', ')} (see report)`);
+  if (!i.complete) raise(2, 'the run is incomplete');
+
+  const started = Date.parse(i.startedAt);
+  const finished = Date.parse(i.finishedAt);
+  return {
+    schema: summarySchema,
+    runId: i.runId,
+    profile: i.profile.name,
+    startedAt: i.startedAt,
+    finishedAt: i.finishedAt,
+    durationSec: Math.round((finished - started) / 1000),
+    command: i.command,
+    complete: i.complete,
+    host: i.host,
+    kernels: i.kernels,
+    boots: i.boots.map((b) => ({ arm: b.arm, variant: b.variant, boot: b.boot, status: b.status, durationSec: b.durationSec })),
+    points: infos,
+    analysis,
+    rfc: { source: i.matrix.rfc.source, workload: i.matrix.rfc.workload, rows: rfcRows },
+    tests,
+    smoke,
+    kernelFailures,
+    exitCode: code,
+    exitReasons: reasons,
+  };
+}

@@ -1,0 +1,95 @@
+import test from 'ava';
+import { renderMarkdown, renderTerminal, losses } from '../../scripts/lib/report.ts';
+import { renderHtml, lineChart } from '../../scripts/lib/report-html.ts';
+import { fixtureSummary } from './report-fixture.ts';
+
+test('summary verdicts: the depth-1 loss is a regression (exit 1), the null_blk loss is known and does not fail', (t) => {
+  const s = fixtureSummary();
+  const d1 = s.analysis.comparisons.find((c) => c.point === 'rfc-xfs-randwrite@iodepth=1' && c.metric === 'iops')!;
+  t.is(d1.verdict, 'regression');
+  const nb = s.analysis.comparisons.find((c) => c.point === 'nullblk-dio-randread@iodepth=1' && c.metric === 'iops')!;
+  t.is(nb.verdict, 'regression');
+  t.truthy(nb.knownLoss);
+  const d8 = s.analysis.comparisons.find((c) => c.point === 'rfc-xfs-randwrite@iodepth=8' && c.metric === 'iops')!;
+  t.is(d8.verdict, 'improvement');
+  t.is(s.exitCode, 1);
+  t.true(s.exitReasons.some((r) => /significant regression: rfc-xfs-randwrite@iodepth=1 IOPS -40/.test(r)));
+  t.false(s.exitReasons.some((r) => /nullblk/.test(r)));
+  t.true(s.exitReasons.some((r) => /NOT RUN: liburing/.test(r)));
+});
+
+test('report.md: LKP table, every loss listed, RFC ratios beside ours, NOT RUN said loudly', (t) => {
+  const md = renderMarkdown(fixtureSummary());
+  t.regex(md, /\| iodepth \| stock ±%stddev \| %change \| uringlet ±%stddev \| metric \| p\(adj\) \| A\/A floor \| verdict \|/);
+  t.regex(md, /\| 1 \| 3\d{4} ±\d\.\d% \| \*\*-40\.\d%\*\* \| 1\d{4} ±\d\.\d% \| IOPS \(IOPS\) ★ \| [0-9.e-]+ \| [0-9.]+% \| ▼ WORSE \|/);
+  t.regex(md, /▼ WORSE \(known loss\)/);
+  // the secondary-metric loss (nop enter latency of the probe) is listed too: never hidden
+  const lossSection = md.split('### Where uringlet is slower')[1]!.split('###')[0]!;
+  t.regex(lossSection, /nullblk-dio-randread@iodepth=1/);
+  t.regex(lossSection, /submit-latency \| nop_enter_us_p50/);
+  t.regex(md, /> \*\*NOT RUN: liburing on default\/stock\*\*/);
+  t.regex(md, /\| 1 \| 428000 \| 120000 \| 0\.28 \| 3\d{4} \| 1\d{4} \| 0\.6\d \|/);
+  t.regex(md, /\| 2 \| 406000 \| 273000 \| 0\.67 \| not measured \|/);
+  t.regex(md, /Latency percentiles from histograms merged over all runs/);
+  t.regex(md, /accelerator \*\*tcg\*\*/);
+});
+
+test('report.md: a test failing only on uringlet shows fail:runs and exits 1', (t) => {
+  const s = fixtureSummary({ uringletTestFail: true });
+  const md = renderMarkdown(s);
+  t.regex(md, /\| guest \| submitter-never-blocks \| 0:1 \| 1:1 \|/);
+  t.regex(md, /\| guest \| \*all 2 tests\* \| 0:2 \| 1:2 \|/);
+  t.true(s.exitReasons.some((r) => /fail on uringlet but not on stock: guest\/submitter-never-blocks/.test(r)));
+  t.is(s.exitCode, 1);
+});
+
+test('a kernel crash wins the exit code (3) and is shown with its console excerpt', (t) => {
+  const s = fixtureSummary({ crash: true });
+  t.is(s.exitCode, 3);
+  const md = renderMarkdown(s);
+  t.regex(md, /## Kernel failures\n\n- \*\*default\/uringlet boot 2: oops: BUG: kernel NULL pointer dereference/);
+  t.regex(renderTerminal(s, '/x/report.md'), /KERNEL FAILURES: uringlet#2 oops/);
+});
+
+test('losses() sorts primary metrics first, worst first', (t) => {
+  const l = losses(fixtureSummary());
+  t.true(l[0]!.primary);
+  t.is(l[0]!.point, 'nullblk-dio-randread@iodepth=1');
+});
+
+test('terminal summary: one line per primary metric and the report path', (t) => {
+  const out = renderTerminal(fixtureSummary(), '/r/report.md');
+  t.regex(out, /^uringlet compare 2026-11-24T10-00-00Z-quick-beef: exit 1/);
+  t.regex(out, /rfc-xfs-randwrite@iodepth=8 +IOPS .* ▲ better/);
+  t.regex(out, /NOT RUN: liburing@stock, liburing@uringlet/);
+  t.regex(out, /report: \/r\/report.md\n$/);
+});
+
+test('report.html is self-contained: inline SVG charts, no scripts, no external resources', (t) => {
+  const html = renderHtml(fixtureSummary());
+  t.regex(html, /^<!doctype html>/);
+  t.false(/<script/i.test(html));
+  t.false(/\s(src|href)=/i.test(html));
+  const svgs = html.match(/<svg /g) ?? [];
+  // RFC ratio chart + IOPS-vs-depth chart + latency bar charts for the 4 fio points
+  t.true(svgs.length >= 6, `${svgs.length} charts`);
+  t.regex(html, /uringlet\/stock IOPS ratio: RFC \(2022\) vs this run/);
+  t.regex(html, /rfc-xfs-randwrite: IOPS vs iodepth/);
+  t.regex(html, /class="errbar"/);
+  t.regex(html, /NOT RUN: liburing/);
+  t.regex(html, /<tr class="bad"><td>nullblk-dio-randread@iodepth=1/);
+});
+
+test('lineChart: log2 x axis for depths, error bars only where stddev > 0', (t) => {
+  const svg = lineChart({
+    title: 't',
+    xLabel: 'iodepth',
+    yLabel: 'IOPS',
+    series: [{ name: 'a', color: '#000', points: [{ x: 1, y: 10, err: 1 }, { x: 4, y: 20 }, { x: 32, y: 30, err: 0 }] }],
+  });
+  t.is((svg.match(/class="errbar"/g) ?? []).length, 1);
+  // x positions: 1 -> left edge (70), 32 -> right edge (540), 4 at 2/5 of the way on a log2 axis
+  t.regex(svg, /cx="70\.0"/);
+  t.regex(svg, /cx="540\.0"/);
+  t.regex(svg, /cx="258\.0"/);
+});
