@@ -3,7 +3,8 @@
 import type { Command } from './types.ts';
 
 function lazy(summary: string, load: () => Promise<{ default: Command }>): Command {
-  return { summary, run: async (argv) => (await load()).default.run(argv) };
+  return { summary, run: async (argv) => (await load()).default.run(argv)   compare: lazy('run tests and benchmarks on stock and uringlet, report honestly (results/<run-id>/)', () => import('./compare.ts')),
+};
 }
 
 export const commands: Record<string, Command> = {

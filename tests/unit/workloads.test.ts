@@ -8,12 +8,12 @@ import {
   loadProfile,
   planPoints,
   profileNames,
-  runSeconds,
   substitute,
   varsUsed,
   workloadsDir,
   buildBenchPrograms,
 } from '../../scripts/lib/workloads.ts';
+import { bootSlots, cpuBusyJiffies, estimateSeconds, fmtDuration } from '../../scripts/lib/compare-run.ts';
 import { UserError } from '../../scripts/lib/errors.ts';
 
 test('matrix covers the workloads the issue asks for', (t) => {
@@ -52,16 +52,23 @@ test('both profiles load; quick is small, nightly is every point with the debug 
   t.is(quick.aa, 'split');
 });
 
-test('quick fits its budget on this machine: benchmark time + boots + tests <= budgetMinutes', (t) => {
+test('both profiles fit their time budgets by the runner\'s own estimate (TCG overheads)', (t) => {
   const m = loadMatrix();
-  const q = loadProfile('quick', m);
-  const points = planPoints(m, q);
-  const arms = 2;
-  const bench = points.reduce((s, p) => s + runSeconds(p, q), 0) * q.runsPerBoot * q.bootsPerKernel * arms;
-  // Per boot under TCG: ~15 s boot + mkfs/setup ~20 s; functional tests budgeted at 3 min per kernel.
-  const boots = q.bootsPerKernel * arms * 35;
-  const tests = arms * 180;
-  t.true(bench + boots + tests <= q.budgetMinutes * 60, `estimated ${(bench + boots + tests) / 60} min`);
+  for (const name of ['quick', 'nightly']) {
+    const p = loadProfile(name, m);
+    const est = estimateSeconds(p, planPoints(m, p));
+    t.true(est <= p.budgetMinutes * 60, `${name}: estimated ${(est / 60).toFixed(1)} min > budget ${p.budgetMinutes}`);
+  }
+});
+
+test('boot order interleaves the kernels; nightly adds one debug boot per kernel', (t) => {
+  const m = loadMatrix();
+  const q = bootSlots(loadProfile('quick', m)).map((s) => `${s.variant.name}/${s.arm}#${s.boot}`);
+  t.deepEqual(q, ['default/stock#0', 'default/uringlet#0', 'default/stock#1', 'default/uringlet#1']);
+  const n = bootSlots(loadProfile('nightly', m));
+  t.deepEqual(n.slice(-2).map((s) => `${s.variant.name}/${s.arm}`), ['debug/stock', 'debug/uringlet']);
+  const extra = bootSlots({ ...loadProfile('quick', m), aa: 'extra' }).map((s) => s.arm);
+  t.deepEqual(extra, ['stock', 'uringlet', 'stock-aa', 'stock', 'uringlet', 'stock-aa']);
 });
 
 test('${VAR} substitution refuses unset variables', (t) => {
@@ -103,4 +110,11 @@ test('benchmark programs build with -Werror and the submit-latency probe measure
   t.is((await execa(progs['openat-statx-storm']!, ['setup', join(dir, 's'), '300'])).exitCode, 0);
   const s = await execa(progs['openat-statx-storm']!, ['run', join(dir, 's'), '300', '4']);
   t.true((JSON.parse(s.stdout) as { metrics: Record<string, { value: number }> }).metrics['ops_per_sec']!.value > 0);
+});
+
+test('guest CPU accounting reads busy jiffies from /proc/stat', (t) => {
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice
+  t.is(cpuBusyJiffies('cpu  100 5 50 1000 7 3 2 1 0 0'), 100 + 5 + 50 + 3 + 2 + 1);
+  t.is(fmtDuration(3725), '1h02m');
+  t.is(fmtDuration(65), '1m05s');
 });

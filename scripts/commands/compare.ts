@@ -1,0 +1,103 @@
+// `uringlet compare`: the main job. Builds (or reuses) both kernels and the
+// image, runs the functional suites and the benchmark matrix on stock and
+// uringlet, and writes results/<run-id>/ with report.md and report.html.
+import { parseArgs } from 'node:util';
+import type { Command } from './types.ts';
+import { UserError } from '../lib/errors.ts';
+import { estimateSeconds, fmtDuration, listRuns, runCompare, bootSlots } from '../lib/compare-run.ts';
+import { loadMatrix, loadProfile, planPoints, profileNames } from '../lib/workloads.ts';
+import { realPlatform } from '../lib/compare-platform.ts';
+
+const help = `usage: uringlet compare [options]
+
+  --profile NAME     workload profile: quick (default; a 2-core TCG machine) or nightly (KVM hardware)
+  --workloads A,B    only these workloads (ids from tests/workloads/matrix.json)
+  --boots N          boots per kernel (overrides the profile)
+  --runs N           runs per boot (overrides the profile)
+  --runtime S        fio runtime in seconds (overrides the profile)
+  --ramp S           fio ramp time in seconds (overrides the profile)
+  --no-tests         skip the functional suites
+  --resume RUN_ID    continue an interrupted run with its original plan
+  --results DIR      results directory (default: results/ in the checkout, or $URINGLET_RESULTS)
+  --dry-run          print the plan and the time estimate, run nothing
+  --list             list runs in the results directory
+
+exit codes: 0 nothing wrong; 1 test failure or significant regression;
+            2 user or infrastructure error; 3 kernel crash or hang`;
+
+function int(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UserError(`--${name} needs a non-negative integer, got '${v}'`);
+  return n;
+}
+
+const command: Command = {
+  summary: 'run tests and benchmarks on stock and uringlet, report honestly (results/<run-id>/)',
+  async run(argv) {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args: argv,
+        options: {
+          profile: { type: 'string', default: 'quick' },
+          workloads: { type: 'string' },
+          boots: { type: 'string' },
+          runs: { type: 'string' },
+          runtime: { type: 'string' },
+          ramp: { type: 'string' },
+          'no-tests': { type: 'boolean', default: false },
+          resume: { type: 'string' },
+          results: { type: 'string' },
+          'dry-run': { type: 'boolean', default: false },
+          list: { type: 'boolean', default: false },
+          help: { type: 'boolean', short: 'h', default: false },
+        },
+        strict: true,
+      }));
+    } catch (e) {
+      throw new UserError((e as Error).message, { details: help.split('\n') });
+    }
+    if (values.help) {
+      process.stdout.write(help + '\n');
+      return 0;
+    }
+    if (values.list) {
+      for (const l of listRuns(values.results)) process.stdout.write(l + '\n');
+      return 0;
+    }
+    if (!profileNames().includes(values.profile)) throw new UserError(`unknown profile '${values.profile}'`, { details: [`available: ${profileNames().join(', ')}`] });
+    const workloads = values.workloads?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const opts = {
+      profile: values.profile,
+      ...(workloads !== undefined ? { workloads } : {}),
+      ...(values.boots !== undefined ? { boots: int(values.boots, 'boots')! } : {}),
+      ...(values.runs !== undefined ? { runs: int(values.runs, 'runs')! } : {}),
+      ...(values.runtime !== undefined ? { runtimeSec: int(values.runtime, 'runtime')! } : {}),
+      ...(values.ramp !== undefined ? { rampSec: int(values.ramp, 'ramp')! } : {}),
+      ...(values['no-tests'] ? { tests: false } : {}),
+      ...(values.resume !== undefined ? { resume: values.resume } : {}),
+      ...(values.results !== undefined ? { resultsRoot: values.results } : {}),
+      command: ['uringlet', 'compare', ...argv].join(' '),
+    };
+    if (values['dry-run']) {
+      const m = loadMatrix();
+      const p = loadProfile(opts.profile, m);
+      if (opts.boots !== undefined) p.bootsPerKernel = opts.boots;
+      if (opts.runs !== undefined) p.runsPerBoot = opts.runs;
+      if (opts.runtimeSec !== undefined) p.runtimeSec = opts.runtimeSec;
+      if (opts.rampSec !== undefined) p.rampSec = opts.rampSec;
+      if (opts.tests === false) p.variants = p.variants.map((v) => ({ ...v, tests: false }));
+      const points = planPoints(m, p, workloads);
+      process.stdout.write(`profile ${p.name}: ${points.length} points, ${p.runsPerBoot} runs/boot, ${p.bootsPerKernel} boots/kernel, A/A ${p.aa}\n`);
+      for (const pt of points) process.stdout.write(`  ${pt.key}\n`);
+      process.stdout.write(`boot order: ${bootSlots(p).map((s) => `${s.variant.name}/${s.arm}#${s.boot}`).join(' ')}\n`);
+      process.stdout.write(`estimated: ${fmtDuration(estimateSeconds(p, points))} (budget ${p.budgetMinutes} min, kernels and image cached)\n`);
+      return 0;
+    }
+    const outcome = await runCompare(opts, await realPlatform());
+    return outcome.exitCode;
+  },
+};
+
+export default command;

@@ -1,0 +1,53 @@
+// The run directory: atomic boots, resume, rename on finish, never overwrite.
+import test from 'ava';
+import { existsSync, mkdtempSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RunDir, newRunId, type BootRecord } from '../../scripts/lib/results.ts';
+import { UserError } from '../../scripts/lib/errors.ts';
+
+const boot = (arm: 'stock' | 'uringlet', n: number): BootRecord => ({ arm, variant: 'default', boot: n, status: 'ok', startedAt: 'x', durationSec: 1, records: [], tests: [] });
+
+test('a run lives in <id>.partial until finished, then moves to <id> and becomes latest', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'results-'));
+  const id = newRunId('quick', new Date('2026-11-24T10:00:00Z'));
+  t.regex(id, /^2026-11-24T10-00-00Z-quick-[0-9a-f]{4}$/);
+  const r = RunDir.create(root, id);
+  t.true(existsSync(join(root, `${id}.partial`)));
+  r.saveBoot(boot('stock', 0));
+  t.deepEqual(RunDir.list(root), [{ id, complete: false }]);
+  const final = r.finish();
+  t.is(final, join(root, id));
+  t.false(existsSync(join(root, `${id}.partial`)));
+  t.is(readlinkSync(join(root, 'latest')), id);
+  t.deepEqual(RunDir.list(root), [{ id, complete: true }]);
+});
+
+test('resume continues an interrupted run with its finished boots; a complete run cannot be resumed or recreated', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'results-'));
+  const r = RunDir.create(root, 'run-a');
+  r.saveBoot(boot('stock', 0));
+  r.saveBoot(boot('uringlet', 0));
+  const again = RunDir.resume(root, 'run-a');
+  t.true(again.hasBoot('stock', 'default', 0));
+  t.false(again.hasBoot('stock', 'default', 1));
+  t.is(again.boots().length, 2);
+  t.throws(() => RunDir.create(root, 'run-a'), { instanceOf: UserError, message: /already exists/ });
+  again.finish();
+  t.throws(() => RunDir.resume(root, 'run-a'), { instanceOf: UserError, message: /already complete/ });
+  t.throws(() => RunDir.create(root, 'run-a'), { instanceOf: UserError, message: /already exists/ });
+  t.throws(() => RunDir.resume(root, 'nope'), { instanceOf: UserError, message: /no interrupted run 'nope'/ });
+  t.throws(() => RunDir.create(root, '../evil'), { instanceOf: UserError, message: /bad run id/ });
+});
+
+test('a second finished run leaves the first untouched and moves latest', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'results-'));
+  const a = RunDir.create(root, 'run-1');
+  a.write('report.md', 'first\n');
+  a.finish();
+  const b = RunDir.create(root, 'run-2');
+  b.write('report.md', 'second\n');
+  b.finish();
+  t.true(existsSync(join(root, 'run-1', 'report.md')));
+  t.is(readlinkSync(join(root, 'latest')), 'run-2');
+});
