@@ -3,11 +3,11 @@
 import type { Command } from './types.ts';
 
 function lazy(summary: string, load: () => Promise<{ default: Command }>): Command {
-  return { summary, run: async (argv) => (await load()).default.run(argv)   compare: lazy('run tests and benchmarks on stock and uringlet, report honestly (results/<run-id>/)', () => import('./compare.ts')),
-};
+  return { summary, run: async (argv) => (await load()).default.run(argv) };
 }
 
 export const commands: Record<string, Command> = {
   doctor: lazy('check (and as root, install) host tools; report disk and KVM', () => import('./doctor.ts')),
   'build-kernel': lazy('build stock and patched kernels from the 6.1 base and patches/', () => import('./build-kernel.ts')),
+  compare: lazy('run tests and benchmarks on stock and uringlet, report honestly (results/<run-id>/)', () => import('./compare.ts')),
 };
