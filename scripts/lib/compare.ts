@@ -4,7 +4,8 @@
 //
 // A change is flagged only when it is
 //   1. measured on >= 3 samples per kernel (else "insufficient"),
-//   2. significant: two-sided Mann-Whitney U, p adjusted for all metrics compared (BH or Holm),
+//   2. significant: two-sided Mann-Whitney U, p adjusted (BH or Holm) within its family
+//      (primary metrics of all points; secondary metrics),
 //   3. larger than the profile's practical threshold, and
 //   4. larger than the A/A noise floor (stock against stock) of that metric.
 import { histogramFromJson, histogramPercentiles, mergeHistograms, type Histogram } from './fio.ts';
@@ -253,14 +254,16 @@ export function analyze(points: readonly PointInfo[], records: readonly RunRecor
     }
   }
 
-  const adj = adjustP(
-    comparisons.map((c) => c.p),
-    opts.correction,
-  );
-  comparisons.forEach((c, i) => {
-    c.pAdj = adj[i]!;
-    c.verdict = decide(c, opts);
-  });
+  // Two families: the primary metric of each point (the hypotheses the run is
+  // for) and all secondary metrics; each corrected for its own size.
+  for (const family of [comparisons.filter((c) => c.primary), comparisons.filter((c) => !c.primary)]) {
+    const adj = adjustP(
+      family.map((c) => c.p),
+      opts.correction,
+    );
+    family.forEach((c, i) => (c.pAdj = adj[i]!));
+  }
+  for (const c of comparisons) c.verdict = decide(c, opts);
   // Points where a kernel produced no usable run at all are failures, not "insufficient".
   for (const p of points) {
     for (const arm of ['stock', 'uringlet'] as const) {

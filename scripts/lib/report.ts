@@ -147,13 +147,13 @@ export function renderMarkdown(s: Summary): string {
   w();
   w(
     `Mean of each kernel's runs ±%stddev (coefficient of variation); %change = uringlet vs stock. ` +
-      `A change is marked (**bold**, ▲/▼) only if Mann-Whitney p adjusted (${a.settings.correction === 'bh' ? 'Benjamini-Hochberg' : a.settings.correction}) < ${a.settings.alpha}, ` +
+      `A change is marked (**bold**, ▲/▼) only if Mann-Whitney p, adjusted (${a.settings.correction === 'bh' ? 'Benjamini-Hochberg' : a.settings.correction}) over the primary metrics (★) and separately over the others, is < ${a.settings.alpha}, ` +
       `|%change| ≥ ${a.settings.practicalThresholdPct}% and |%change| > the A/A noise floor (stock vs stock, ${a.settings.aa === 'split' ? 'odd vs even stock boots' : 'a separately booted stock arm'}).`,
   );
   if (a.minAttainableP !== undefined && a.minAttainableP >= a.settings.alpha / 5) {
     w();
     w(
-      `> Power: with these sample sizes the smallest reachable p is ${a.minAttainableP.toPrecision(2)}; after correcting for ${a.comparisons.length} comparisons few or no changes can be marked. Use more boots/runs (nightly profile) for verdicts.`,
+      `> Power: with these sample sizes the smallest reachable p is ${a.minAttainableP.toPrecision(2)}; after correcting for ${a.comparisons.filter((c) => c.primary).length} primary comparisons few or no changes can be marked. Use more boots/runs (nightly profile) for verdicts.`,
     );
   }
   w();

@@ -114,3 +114,16 @@ test('A/A "extra" mode compares the second stock arm', (t) => {
   t.is(a.aa.length, 1);
   t.true(Math.abs(a.aa[0]!.changePct - 10) < 1e-9);
 });
+
+test('p-values are adjusted within two families: primary metrics, and the rest', (t) => {
+  // Point A: primary iops clearly different; 20 secondary metrics with no difference.
+  const r: RunRecord[] = recs('a', { stock: [[100, 101], [99, 102], [98, 103]], uringlet: [[150, 151], [149, 152], [148, 153]] }).map((x) => {
+    const metrics: Record<string, number> = { iops: x.metrics['iops']! };
+    for (let i = 0; i < 20; i++) metrics[`m${i}`] = 10 + ((x.rep + x.boot) % 3);
+    return { ...x, metrics, defs: [{ id: 'iops', label: 'IOPS', unit: 'IOPS', better: 'higher' as const }, ...Array.from({ length: 20 }, (_, i) => ({ id: `m${i}`, label: `m${i}`, unit: 'x', better: 'lower' as const }))] };
+  });
+  const a = analyze([pt('a')], r, opts);
+  const iops = a.comparisons.find((c) => c.metric === 'iops')!;
+  t.is(iops.pAdj, iops.p, 'a family of one primary comparison is not diluted by 20 secondary ones');
+  t.is(iops.verdict, 'improvement');
+});
