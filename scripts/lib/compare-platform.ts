@@ -1,22 +1,150 @@
 // Adapter from the comparison runner's Platform to the modules other
 // engineers own: kernel builds (kbuild.ts), the guest image (image.ts), VMs
 // (vm.ts) and the functional suites (guest-tests.ts, liburing-suite.ts).
-// Kept thin on purpose; a missing module is a clear error (or, for a test
-// suite, a loud "not run"), never a silent skip.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { InfraError } from './errors.ts';
-import { repoRoot } from './paths.ts';
-import type { Platform } from './compare-run.ts';
+// Kept thin on purpose; a missing suite is a loud "not run", never a
+// silent skip.
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, ftruncateSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { probeAccelerator } from './accel.ts';
+import { UserError } from './errors.ts';
+import { buildImage, type GuestImage } from './image.ts';
+import { buildKernel, readMetadata, type KernelBuild } from './kbuild.ts';
+import type { Variant as KernelVariant } from './kconfig.ts';
+import { paths, repoRoot } from './paths.ts';
+import { readSeries } from './series.ts';
+import { buildGuestTests, runGuestTests } from './guest-tests.ts';
+import { withVm, type Vm } from './vm.ts';
+import type { BuiltKernel, Guest, KernelName, Platform, SuiteRunner } from './compare-run.ts';
+import type { TestSuiteResult } from './results.ts';
 
-function libPath(name: string): string {
-  return join(repoRoot, 'scripts', 'lib', name);
+const knob = '/proc/sys/kernel/io_uring_uringlet_force';
+
+function asVariant(v: string): KernelVariant {
+  if (v !== 'default' && v !== 'debug') throw new UserError(`unknown kernel variant '${v}' in the profile (default or debug)`);
+  return v;
+}
+
+function guestOf(vm: Vm): Guest {
+  return {
+    async exec(cmd, opts) {
+      const r = await vm.exec(cmd, { timeoutMs: (opts?.timeoutSec ?? 600) * 1000 });
+      // A command killed by a signal has no exit code; report it as 128+n like a shell.
+      return { stdout: r.stdout, stderr: r.stderr, exitCode: r.code ?? 128 };
+    },
+    put: (local, remote) => vm.push(local, remote),
+  };
+}
+
+/** The guest suite (tests/guest), compiled against the uringlet kernel's uapi headers; run with the force knob off. */
+function guestSuite(headersDir: () => string): SuiteRunner {
+  return async (g, ctx) => {
+    const bin = await buildGuestTests(headersDir());
+    // guest-tests.ts speaks vm.ts's exec/push; give it the same guest.
+    const vm = {
+      exec: async (cmd: string, o?: { timeoutMs?: number }) => {
+        const r = await g.exec(cmd, { timeoutSec: Math.ceil((o?.timeoutMs ?? 600_000) / 1000) });
+        return { code: r.exitCode, signal: null, stdout: r.stdout, stderr: r.stderr };
+      },
+      push: (local: string, remote: string) => g.put(local, remote),
+    };
+    if (ctx.kernel === 'uringlet') await g.exec(`echo 0 > ${knob}`);
+    const runs = await runGuestTests(vm, bin);
+    if (ctx.kernel === 'uringlet') await g.exec(`echo 1 > ${knob}`);
+    const tests: TestSuiteResult['tests'] = [];
+    const taps: string[] = [];
+    for (const r of runs) {
+      taps.push(`# ${r.program} (exit ${r.exitCode ?? 'signal'})\n${r.output}`);
+      ctx.log(r.output);
+      for (const t of r.tap.tests) {
+        tests.push({ name: `${r.program}: ${t.name}`, status: t.ok ? (t.skip ? 'skip' : 'pass') : 'fail', runs: 1, fails: t.ok ? 0 : 1 });
+      }
+      if (r.tap.planned === null || r.tap.planned !== r.tap.tests.length) {
+        tests.push({ name: `${r.program}: TAP plan (${r.tap.tests.length} of ${r.tap.planned ?? '?'} reported)`, status: 'fail', runs: 1, fails: 1 });
+      }
+    }
+    const tapRel = join('tests', `${ctx.variant}-${ctx.arm}-guest.tap`);
+    mkdirSync(ctx.outDir, { recursive: true });
+    writeFileSync(join(ctx.outDir, `${ctx.variant}-${ctx.arm}-guest.tap`), taps.join('\n'));
+    return { suite: 'guest', arm: ctx.arm, variant: ctx.variant, state: 'ran', tests, tap: tapRel };
+  };
 }
 
 export async function realPlatform(): Promise<Platform> {
-  const missing = ['kbuild.ts', 'vm.ts'].filter((f) => !existsSync(libPath(f)));
-  if (missing.length > 0) {
-    throw new InfraError(`the comparison needs ${missing.map((m) => `scripts/lib/${m}`).join(' and ')}, which this checkout does not have yet`);
-  }
-  throw new InfraError('compare-platform: adapter to kbuild.ts/vm.ts not written yet');
+  let image: GuestImage | undefined;
+  let builds: Record<KernelName, Record<string, KernelBuild>> | undefined;
+  const liburing = join(repoRoot, 'scripts', 'lib', 'liburing-suite.ts');
+
+  const suites: Platform['suites'] = {
+    guest: guestSuite(() => {
+      const b = builds?.uringlet['default'] ?? Object.values(builds?.uringlet ?? {})[0];
+      if (b === undefined) throw new Error('kernels not built');
+      return b.headersDir;
+    }),
+    liburing: existsSync(liburing)
+      ? { missing: 'scripts/lib/liburing-suite.ts exists but compare-platform.ts does not call it yet' }
+      : { missing: 'scripts/lib/liburing-suite.ts is not in this checkout (the liburing peer suite is not written yet)' },
+  };
+
+  return {
+    async prepare(variants) {
+      if (readSeries(paths.patches()).patches.length === 0) {
+        throw new UserError('patches/ is empty: there is no uringlet kernel to compare against stock', { details: ['put the series (git format-patch files) in patches/'] });
+      }
+      const out: Record<KernelName, Record<string, BuiltKernel>> = { stock: {}, uringlet: {} };
+      builds = { stock: {}, uringlet: {} };
+      for (const v of variants) {
+        for (const k of ['stock', 'uringlet'] as const) {
+          const b = await buildKernel({ kernel: k, variant: asVariant(v) });
+          builds[k][v] = b;
+          const meta = readMetadata(b) as unknown as Record<string, unknown>;
+          out[k][v] = { bzImage: b.bzImage, build: meta };
+        }
+      }
+      image = await buildImage();
+      return { kernels: out };
+    },
+
+    async withGuest(spec, fn) {
+      const runDir = join(paths.runs(), `compare-${process.pid}-${spec.variant}-${spec.arm}-${spec.boot}-${Date.now()}`);
+      let consoleSrc = join(runDir, 'console.log');
+      try {
+        return await withVm(
+          {
+            kernel: spec.bzImage,
+            ...(image !== undefined ? { image } : {}),
+            vcpus: spec.vcpus,
+            memMiB: spec.memoryMiB,
+            dataDisks: [{ name: 'data', sizeMiB: spec.dataDiskMiB, path: spec.dataDisk }],
+            runDir,
+          },
+          async (vm) => {
+            consoleSrc = vm.consoleLogPath;
+            return fn(guestOf(vm));
+          },
+        );
+      } finally {
+        // vm.ts removes stale run directories at the next boot: keep our copies now.
+        mkdirSync(dirname(spec.consoleLog), { recursive: true });
+        if (existsSync(consoleSrc)) copyFileSync(consoleSrc, spec.consoleLog);
+        if (existsSync(join(runDir, 'qemu.cmdline'))) copyFileSync(join(runDir, 'qemu.cmdline'), spec.consoleLog.replace(/\.console\.log$/, '.qemu.cmdline'));
+      }
+    },
+
+    async accelerator() {
+      const stock = builds?.stock['default'] ?? Object.values(builds?.stock ?? {})[0];
+      return (await probeAccelerator(stock !== undefined ? { kernel: stock.bzImage } : {})).accel;
+    },
+
+    suites,
+
+    async makeDataDisk(path, mib) {
+      mkdirSync(dirname(path), { recursive: true });
+      const fd = openSync(path, 'w');
+      try {
+        ftruncateSync(fd, mib * 1024 * 1024);
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
 }

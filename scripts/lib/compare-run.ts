@@ -4,7 +4,7 @@
 // both kernels, and writes results/<run-id>/ (see results.ts). Building and
 // booting go through a Platform (compare-platform.ts), so this file is only
 // about the order of things and about what is measured.
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { log } from './log.ts';
 import { InfraError, KernelFailure, UserError } from './errors.ts';
@@ -28,7 +28,7 @@ import {
   type Target,
   type Variant,
 } from './workloads.ts';
-import { paths } from './paths.ts';
+import { cacheRoot, paths } from './paths.ts';
 
 // ---- what the runner needs from the VM layer ------------------------------------------
 
@@ -48,6 +48,7 @@ export type KernelName = 'stock' | 'uringlet';
 
 export interface BootSpec {
   arm: Arm;
+  boot: number;
   kernel: KernelName;
   variant: string;
   bzImage: string;
@@ -230,9 +231,13 @@ async function mustSh(ctx: BootContext, cmd: string, what: string, timeoutSec = 
 async function prepareGuest(ctx: BootContext): Promise<{ facts: Record<string, string>; dataDev: string }> {
   const { guest, slot } = ctx;
   await mustSh(ctx, `mkdir -p ${guestRoot}/bin ${guestRoot}/fio ${mountPoint}`, 'mkdir');
-  for (const [name, path] of Object.entries(ctx.programs)) await guest.put(path, `${guestRoot}/bin/${name}`);
+  const put = async (local: string, remote: string) => {
+    ctx.record(`# put ${local} -> ${remote}`);
+    await guest.put(local, remote);
+  };
+  for (const [name, path] of Object.entries(ctx.programs)) await put(path, `${guestRoot}/bin/${name}`);
   const jobs = [...new Set(ctx.points.filter((p) => p.workload.kind === 'fio').map((p) => p.workload.job!))];
-  for (const j of jobs) await guest.put(join(workloadsDir(), j), `${guestRoot}/fio/${basename(j)}`);
+  for (const j of jobs) await put(join(workloadsDir(), j), `${guestRoot}/fio/${basename(j)}`);
   await mustSh(ctx, `chmod +x ${guestRoot}/bin/*`, 'chmod');
 
   const facts: Record<string, string> = {};
@@ -388,10 +393,13 @@ async function runBenchmarks(ctx: BootContext, dataDev: string): Promise<RunReco
     const setUp = new Set<string>();
     for (const p of pts) {
       const wenv = { ...env, DIR: env['DIR'] === mountPoint ? `${mountPoint}/${p.workload.id}` : env['DIR']! };
-      if (p.workload.setup !== undefined && !setUp.has(p.workload.id)) {
+      if (!setUp.has(p.workload.id)) {
         setUp.add(p.workload.id);
-        const args = p.workload.setup.map((a) => shq(substitute(a, { ...p.vars, ...wenv }, `${p.key} setup`))).join(' ');
-        await mustSh(ctx, `mkdir -p ${shq(wenv['DIR']!)} && ${guestRoot}/bin/${p.workload.program} ${args}`, `${p.workload.id} setup`, 900);
+        await mustSh(ctx, `mkdir -p ${shq(wenv['DIR']!)}`, `mkdir for ${p.workload.id}`);
+        if (p.workload.setup !== undefined) {
+          const args = p.workload.setup.map((a) => shq(substitute(a, { ...p.vars, ...wenv }, `${p.key} setup`))).join(' ');
+          await mustSh(ctx, `${guestRoot}/bin/${p.workload.program} ${args}`, `${p.workload.id} setup`, 900);
+        }
       }
       for (let rep = 0; rep < runs; rep++) {
         log.info(ctx.progress.line(`[${slot.variant.name}/${slot.arm} boot ${slot.boot + 1}] ${p.key} run ${rep + 1}/${runs}`));
@@ -493,7 +501,8 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
   }
   run.writeJson('build.json', kernelMeta);
 
-  const dataDisk = join(paths.runs(), `${run.id}-data.img`);
+  // Not under paths.runs(): vm.ts cleans that directory of anything without a live owner.
+  const dataDisk = join(cacheRoot(), 'compare', `${run.id}-data.raw`);
   await platform.makeDataDisk(dataDisk, profile.vm.dataDiskMiB);
 
   const total = estimateSeconds(profile, points);
@@ -513,6 +522,7 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
     const consoleRel = join('logs', `${slot.variant.name}-${slot.arm}-${slot.boot}.console.log`);
     const spec: BootSpec = {
       arm: slot.arm,
+      boot: slot.boot,
       kernel: slot.kernel,
       variant: slot.variant.name,
       bzImage: k.bzImage,
@@ -581,6 +591,7 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
   run.write('report.md', renderMarkdown(summary));
   run.write('report.html', renderHtml(summary));
   const dir = run.finish();
+  rmSync(dataDisk, { force: true });
   process.stdout.write(renderTerminal(summary, join(dir, 'report.md')));
   return { summary, dir, exitCode: summary.exitCode };
 }

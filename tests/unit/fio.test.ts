@@ -122,3 +122,21 @@ test('a job-file run (options under "global options") with fsync=1 exposes the f
   const keys = Object.keys(j.sync!.lat.percentiles);
   t.deepEqual(histogramPercentiles(s.syncLat, keys.map(Number)), keys.map((k) => j.sync!.lat.percentiles[k]));
 });
+
+test('guest output (fio 3.33 in the TCG guest): warnings before the JSON and a failed job, on both kernels', (t) => {
+  for (const kernel of ['stock', 'uringlet']) {
+    const run = parseFioOutput(fixture(`guest-${kernel}-error-enospc.json`));
+    t.true(run.preamble.some((l) => /cache invalidation of .* failed: Function not implemented/.test(l)), kernel);
+    t.deepEqual(
+      run.jobs.map((j) => [j.name, j.error]),
+      [
+        ['ok', 0],
+        ['full', 28],
+      ],
+    );
+    t.regex(fioProblems(run).join('\n'), /job 'full' failed: .*No space left on device/);
+  }
+  const nb = sampleOf(parseFioOutput(fixture('guest-stock-dio-nullblk-qd8.json')));
+  t.true(nb.iops > 1000);
+  t.is(histogramCount(nb.clat), nb.ios);
+});
