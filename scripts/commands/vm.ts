@@ -1,10 +1,35 @@
+// `uringlet vm --kernel stock|uringlet|PATH [options] [-- CMD...]`: boot a
+// kernel with the guest image; run CMD over SSH (its exit code becomes ours)
+// or, without CMD, open an interactive shell with the system ssh client.
 import { spawnSync } from 'node:child_process';
+import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Command } from './types.ts';
 import { UserError } from '../lib/errors.ts';
 import { buildImage } from '../lib/image.ts';
 import { resolveKernel } from '../lib/kernels.ts';
-import { withVm } from '../lib/vm.ts';
+import { withVm, type Vm } from '../lib/vm.ts';
+
+const usage = `usage: uringlet vm --kernel stock|uringlet|PATH [--variant default|debug] [--vcpus N] [--mem MiB]
+                   [--disk MiB]... [--append ARG]... [--timeout SEC] [--keep] [-- CMD...]`;
+
+function num(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new UserError(`${what} must be a positive integer, not '${v}'`, { details: [usage] });
+  return n;
+}
+
+/** The system ssh client with this image's key and pinned host key (no prompts, no ~/.ssh). */
+function interactive(vm: Vm): number {
+  const img = vm.image;
+  const r = spawnSync('ssh', [
+    '-p', String(vm.port), '-i', img.clientKey, '-o', 'IdentitiesOnly=yes',
+    '-o', `UserKnownHostsFile=${img.knownHosts}`, '-o', `HostKeyAlias=${img.hostKeyAlias}`, '-o', 'StrictHostKeyChecking=yes',
+    '-o', 'LogLevel=ERROR', 'root@127.0.0.1',
+  ], { stdio: 'inherit' });
+  return r.status ?? 255;
+}
 
 const command: Command = {
   summary: 'boot a kernel in QEMU and run a command over SSH (or open a shell)',
@@ -23,33 +48,39 @@ const command: Command = {
         append: { type: 'string', multiple: true },
         timeout: { type: 'string' },
         keep: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
       },
     });
-    if (values.variant !== 'default' && values.variant !== 'debug') throw new UserError('--variant must be default or debug');
+    if (values.help) {
+      process.stdout.write(`${usage}\n`);
+      return 0;
+    }
+    if (values.variant !== 'default' && values.variant !== 'debug') throw new UserError('--variant must be default or debug', { details: [usage] });
     const { bzImage } = await resolveKernel(values.kernel ?? 'stock', values.variant);
     const image = await buildImage();
-    const dataDisks = (values.disk ?? []).map((d, i) => ({ name: `data${i}`, sizeMiB: Number(d) }));
+    const dataDisks = (values.disk ?? []).map((d, i) => ({ name: `data${i}`, sizeMiB: num(d, '--disk') ?? 0 }));
+    const vcpus = num(values.vcpus, '--vcpus');
+    const memMiB = num(values.mem, '--mem');
+    const timeout = num(values.timeout, '--timeout');
     return withVm(
       {
-        kernel: bzImage, image, dataDisks, keepRunDir: values.keep ?? false,
-        ...(values.vcpus ? { vcpus: Number(values.vcpus) } : {}),
-        ...(values.mem ? { memMiB: Number(values.mem) } : {}),
+        kernel: bzImage, image, dataDisks, keepRunDir: values.keep ?? false, debugKernel: values.variant === 'debug',
+        ...(vcpus !== undefined ? { vcpus } : {}),
+        ...(memMiB !== undefined ? { memMiB } : {}),
         ...(values.append ? { cmdline: values.append } : {}),
       },
       async (vm) => {
-        if (guestCmd.length === 0) {
-          // Interactive: the system ssh client, pinned host key, this image's key.
-          const r = spawnSync('ssh', ['-p', String(vm.port), '-i', image.clientKey, '-o', `UserKnownHostsFile=${image.knownHosts}`,
-            '-o', 'StrictHostKeyChecking=yes', '-o', 'HostKeyAlias=[127.0.0.1]:*', 'root@127.0.0.1'], { stdio: 'inherit' });
-          return r.status ?? 1;
-        }
+        if (guestCmd.length === 0) return interactive(vm);
+        // One argument is taken as a shell command line; several are joined like ssh does.
         const r = await vm.exec(guestCmd.join(' '), {
           onStdout: (t) => process.stdout.write(t),
           onStderr: (t) => process.stderr.write(t),
-          ...(values.timeout ? { timeoutMs: Number(values.timeout) * 1000 } : {}),
+          ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
         });
         vm.checkConsole();
-        return r.code ?? 128;
+        if (r.code !== null) return r.code;
+        const signo = r.signal !== null ? (constants.signals as Record<string, number>)[`SIG${r.signal}`] : undefined;
+        return 128 + (signo ?? 127);
       },
     );
   },

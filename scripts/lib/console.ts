@@ -1,118 +1,116 @@
-// Reading the guest's serial console: how far the boot got, and whether
-// the kernel reported a failure. Pure functions over text, so golden
-// console logs test them (tests/fixtures/console/).
-import type { KernelFailureType } from './errors.ts';
+// The guest's serial console: which boot stage it reached (pure, over text)
+// and a monitor that follows the console file while QEMU writes it, stamping
+// the host time at which each stage first appeared. Failure classification
+// lives in crash.ts.
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { classifyConsole, type CrashReport } from './crash.ts';
 
+export { classifyConsole, type CrashReport } from './crash.ts';
+
+/** In boot order. 'firmware': QEMU runs but the kernel has not printed yet. */
 export const bootStages = ['none', 'firmware', 'kernel', 'root-mounted', 'init', 'sshd-ready'] as const;
 export type BootStage = (typeof bootStages)[number];
 
-const stageMarkers: [BootStage, RegExp][] = [
-  ['firmware', /SeaBIOS|Booting from ROM|iPXE/],
-  ['kernel', /Linux version \d/],
-  ['root-mounted', /VFS: Mounted root|EXT4-fs \(vda\): mounted filesystem|Run \/sbin\/uringlet-init as init process/],
-  ['init', /URINGLET-INIT|uringlet-init: start/],
-  ['sshd-ready', /URINGLET-READY/],
+// What each stage prints. The kernel's own lines (KERN_INFO) vanish with a
+// low loglevel; the init's markers (vm/image/init.sh) always print.
+export const stageMarkers: { stage: BootStage; re: RegExp }[] = [
+  { stage: 'firmware', re: /SeaBIOS|Booting from ROM|iPXE|qboot/ },
+  { stage: 'kernel', re: /Linux version \d/ },
+  { stage: 'root-mounted', re: /VFS: Mounted root|EXT4-fs \(vda\): mounted filesystem|Run \/sbin\/uringlet-init as init process/ },
+  { stage: 'init', re: /^URINGLET-INIT\b/m },
+  { stage: 'sshd-ready', re: /^URINGLET-READY\b/m },
 ];
 
-export function bootStage(text: string): BootStage {
-  let stage: BootStage = 'none';
-  for (const [s, re] of stageMarkers) if (re.test(text)) stage = s;
+export function stageIndex(s: BootStage): number {
+  return bootStages.indexOf(s);
+}
+
+/** Pure: the furthest stage the console text shows ('firmware' when QEMU ran but nothing printed). */
+export function bootStage(text: string, qemuStarted = true): BootStage {
+  let stage: BootStage = qemuStarted ? 'firmware' : 'none';
+  for (const { stage: s, re } of stageMarkers) if (re.test(text) && stageIndex(s) > stageIndex(stage)) stage = s;
   return stage;
 }
 
-export interface CrashReport {
-  type: KernelFailureType;
-  title: string;
-  /** index of the line where it starts */
-  line: number;
-  excerpt: string[];
-}
+/** Follows a console file; call poll() (or start()) and read the state. */
+export class ConsoleMonitor {
+  private text_ = '';
+  private offset = 0;
+  private fd: number | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stage_: BootStage = 'firmware';
+  private crashCache: { len: number; report: CrashReport | null } = { len: -1, report: null };
+  /** ms after t0 at which each stage was first seen */
+  readonly stageAt: Partial<Record<BootStage, number>> = { firmware: 0 };
 
-// Strip "[   12.345678] " timestamps and CPU prefixes for matching.
-function body(line: string): string {
-  return line.replace(/^\[\s*\d+\.\d+\]\s*/, '').replace(/^\[\s*[CT]\d+\]\s*/, '');
-}
+  constructor(
+    readonly path: string,
+    private readonly t0: number,
+  ) {}
 
-function funcOf(s: string | undefined): string {
-  return (s ?? '?').replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+$/, '');
-}
-
-/** The function named in the RIP line after `from`, for Oops/GPF titles. */
-function ripFunc(lines: string[], from: number): string | undefined {
-  for (let i = from; i < Math.min(lines.length, from + 40); i++) {
-    const m = /RIP: \d+:([\w.]+\+0x[0-9a-f]+\/0x[0-9a-f]+)/.exec(lines[i] ?? '');
-    if (m) return funcOf(m[1]);
-  }
-  return undefined;
-}
-
-type Rule = (b: string, lines: string[], i: number) => { type: KernelFailureType; title: string } | null;
-
-// Most specific first: a KASAN report also says "BUG:", a lockdep report "WARNING:".
-const rules: Rule[] = [
-  (b) => {
-    const m = /BUG: KASAN: ([\w-]+) in ([\w.]+)/.exec(b);
-    return m ? { type: 'kasan', title: `KASAN: ${m[1]} in ${funcOf(m[2])}` } : null;
-  },
-  (b) => {
-    const m = /WARNING: (possible circular locking dependency detected|possible recursive locking detected|inconsistent lock state|suspicious RCU usage|bad unlock balance detected!?|held lock freed!?)/.exec(b);
-    return m ? { type: 'lockdep', title: `lockdep: ${m[1]}` } : null;
-  },
-  (b) => {
-    const m = /INFO: task (\S+):\d+ blocked for more than \d+ seconds/.exec(b);
-    return m ? { type: 'hung-task', title: `hung task: ${m[1]} blocked` } : null;
-  },
-  (b) => {
-    const m = /BUG: soft lockup - CPU#\d+ stuck for \d+s! \[(.+)\]/.exec(b);
-    return m ? { type: 'soft-lockup', title: `soft lockup in ${m[1]}` } : null;
-  },
-  (b) => {
-    const m = /rcu: INFO: (rcu_\w+) (?:self-)?detected stalls? on CPUs?/.exec(b);
-    return m ? { type: 'rcu-stall', title: `RCU stall (${m[1]})` } : null;
-  },
-  (b, lines, i) => {
-    if (!/general protection fault/.test(b)) return null;
-    return { type: 'gpf', title: `general protection fault in ${ripFunc(lines, i) ?? '?'}` };
-  },
-  (b, lines, i) => {
-    const m = /BUG: (unable to handle (?:page fault|kernel NULL pointer dereference|kernel paging request))/.exec(b);
-    return m ? { type: 'oops', title: `BUG: ${m[1]} in ${ripFunc(lines, i) ?? '?'}` } : null;
-  },
-  (b, lines, i) => {
-    const m = /kernel BUG at ([^:]+):\d+!/.exec(b);
-    if (m) return { type: 'bug', title: `kernel BUG at ${m[1]} (${ripFunc(lines, i) ?? '?'})` };
-    const g = /^BUG: (.+)$/.exec(b);
-    return g ? { type: 'bug', title: `BUG: ${g[1]?.replace(/\s+\d+$/, '')}` } : null;
-  },
-  (b, lines, i) => {
-    const m = /^WARNING: CPU: \d+ PID: \d+ at \S+ ([\w.]+\+0x[0-9a-f]+\/0x[0-9a-f]+)/.exec(b);
-    if (m) return { type: 'warning', title: `WARNING in ${funcOf(m[1])}` };
-    const m2 = /^WARNING: CPU: \d+ PID: \d+ at (\S+)/.exec(b);
-    return m2 ? { type: 'warning', title: `WARNING at ${m2[1]?.replace(/:\d+$/, '')} (${ripFunc(lines, i) ?? '?'})` } : null;
-  },
-  (b, lines, i) => {
-    const m = /^Oops: (.*)/.exec(b);
-    return m ? { type: 'oops', title: `Oops in ${ripFunc(lines, i) ?? '?'}` } : null;
-  },
-  (b) => {
-    const m = /Kernel panic - not syncing: (.*)/.exec(b);
-    return m ? { type: 'panic', title: `kernel panic: ${m[1]?.trim()}` } : null;
-  },
-];
-
-/** The first kernel failure on the console, or null. */
-export function classifyConsole(text: string, opts: { context?: number } = {}): CrashReport | null {
-  const lines = text.split('\n');
-  const ctx = opts.context ?? 40;
-  for (let i = 0; i < lines.length; i++) {
-    const b = body(lines[i] ?? '');
-    for (const rule of rules) {
-      const hit = rule(b, lines, i);
-      if (hit) {
-        // A panic that follows an earlier report belongs to it: report the first.
-        return { ...hit, line: i, excerpt: lines.slice(Math.max(0, i - 5), i + ctx) };
+  /** Read what QEMU appended since the last poll. Returns true if there was new text. */
+  poll(): boolean {
+    if (this.fd === null) {
+      if (!existsSync(this.path)) return false;
+      this.fd = openSync(this.path, 'r');
+    }
+    const size = fstatSync(this.fd).size;
+    if (size <= this.offset) return false;
+    const buf = Buffer.alloc(size - this.offset);
+    const n = readSync(this.fd, buf, 0, buf.length, this.offset);
+    this.offset += n;
+    // A stage marker may straddle two reads: look at the new text plus the tail of the old.
+    const window = this.text_.slice(-200) + buf.subarray(0, n).toString('utf8');
+    this.text_ += buf.subarray(0, n).toString('utf8');
+    const now = Date.now() - this.t0;
+    for (const { stage, re } of stageMarkers) {
+      if (this.stageAt[stage] === undefined && re.test(window)) {
+        this.stageAt[stage] = now;
+        if (stageIndex(stage) > stageIndex(this.stage_)) this.stage_ = stage;
       }
     }
+    return n > 0;
   }
-  return null;
+
+  start(intervalMs = 20): void {
+    if (this.timer !== null) return;
+    this.timer = setInterval(() => this.poll(), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.poll();
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+
+  get stage(): BootStage {
+    return this.stage_;
+  }
+
+  /** Bytes read so far: a mark for "since" queries. */
+  get mark(): number {
+    return this.text_.length;
+  }
+
+  text(since = 0): string {
+    return since === 0 ? this.text_ : this.text_.slice(since);
+  }
+
+  tail(n = 30): string[] {
+    const lines = this.text_.split('\n');
+    while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+    return lines.slice(-n);
+  }
+
+  /** The first kernel failure on the console (memoised until new text arrives). */
+  crash(since = 0): CrashReport | null {
+    if (since !== 0) return classifyConsole(this.text_.slice(since));
+    if (this.crashCache.len !== this.text_.length) {
+      this.crashCache = { len: this.text_.length, report: classifyConsole(this.text_) };
+    }
+    return this.crashCache.report;
+  }
 }

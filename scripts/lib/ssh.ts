@@ -1,8 +1,10 @@
-// SSH to the guest with ssh2: retries while it boots, host key pinned to the
-// image's, exec with a timeout (exit code and signal back), SFTP transfers.
-import { readFileSync, readdirSync, statSync, mkdirSync } from 'node:fs';
+// SSH to the guest with ssh2: retries with backoff while it boots, the host
+// key pinned to the image's (a mismatch is refused, never retried), exec with
+// a timeout (exit code and signal back, output streamed), SFTP transfers of
+// files and directories.
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { Client, type SFTPWrapper } from 'ssh2';
+import { Client, type ClientChannel, type SFTPWrapper, type Stats } from 'ssh2';
 import { InfraError, KernelFailure } from './errors.ts';
 
 export interface ExecResult {
@@ -13,109 +15,171 @@ export interface ExecResult {
 }
 
 export interface ExecOptions {
+  /** default 10 minutes: nothing in the guest may hang the orchestrator forever */
   timeoutMs?: number;
   onStdout?: (chunk: string) => void;
   onStderr?: (chunk: string) => void;
+  /** written to the command's stdin, then EOF */
+  input?: string;
 }
+
+export const DEFAULT_EXEC_TIMEOUT_MS = 600_000;
 
 export class HostKeyMismatch extends InfraError {}
 
-export class GuestSsh {
-  private constructor(private readonly client: Client, private lost: Error | null) {}
+export interface ConnectOptions {
+  port: number;
+  privateKey: string;
+  /** base64 SSH wire-format blob of the pinned host key */
+  hostKeyBlob: string;
+  deadlineMs: number;
+  /** stop retrying once QEMU is gone */
+  isAlive: () => boolean;
+}
 
-  static connect(opts: { port: number; privateKey: string; hostKeyBlob: string; deadlineMs: number; isAlive: () => boolean }): Promise<GuestSsh> {
-    const key = readFileSync(opts.privateKey);
-    const pinned = Buffer.from(opts.hostKeyBlob, 'base64');
-    const attempt = (): Promise<GuestSsh> =>
-      new Promise((resolve, reject) => {
-        const c = new Client();
-        let mismatch = false;
-        c.on('ready', () => {
-          const s = new GuestSsh(c, null);
-          c.on('error', (e) => (s.lost = e));
-          c.on('close', () => (s.lost ??= new Error('connection closed')));
-          resolve(s);
-        });
-        c.on('error', (e) => reject(mismatch ? new HostKeyMismatch('guest host key does not match the key pinned for this image: refusing to connect') : e));
-        c.connect({
-          host: '127.0.0.1',
-          port: opts.port,
-          username: 'root',
-          privateKey: key,
-          readyTimeout: 10000,
-          keepaliveInterval: 5000,
-          keepaliveCountMax: 6,
-          hostVerifier: (k: Buffer) => {
-            const ok = Buffer.compare(k, pinned) === 0;
-            if (!ok) mismatch = true;
-            return ok;
-          },
-        });
-      });
-    return (async () => {
-      let delay = 100;
-      let last: unknown;
-      while (Date.now() < opts.deadlineMs) {
-        if (!opts.isAlive()) throw new InfraError('QEMU exited while waiting for SSH');
-        try {
-          return await attempt();
-        } catch (e) {
-          if (e instanceof HostKeyMismatch) throw e;
-          last = e;
-        }
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 1000);
-      }
-      throw new InfraError(`SSH did not come up: ${last instanceof Error ? last.message : String(last)}`);
-    })();
+/** Pure: does the key the server presented equal the pinned one? */
+export function hostKeyMatches(presented: Buffer, pinnedBlob: string): boolean {
+  const pinned = Buffer.from(pinnedBlob, 'base64');
+  return pinned.length > 0 && Buffer.compare(presented, pinned) === 0;
+}
+
+function last(text: string, n = 10): string[] {
+  return text.trimEnd().split('\n').slice(-n);
+}
+
+export class GuestSsh {
+  private lost_: Error | null = null;
+
+  private constructor(private readonly client: Client) {
+    client.on('error', (e) => (this.lost_ ??= e));
+    client.on('close', () => (this.lost_ ??= new Error('connection closed')));
   }
 
-  get connectionLost(): Error | null {
-    return this.lost;
+  private static attempt(opts: ConnectOptions, key: Buffer, timeoutMs: number): Promise<GuestSsh> {
+    return new Promise((resolve, reject) => {
+      const c = new Client();
+      let mismatch = false;
+      let settled = false;
+      c.once('ready', () => {
+        settled = true;
+        resolve(new GuestSsh(c));
+      });
+      c.on('error', (e) => {
+        if (settled) return;
+        settled = true;
+        c.end();
+        reject(mismatch ? new HostKeyMismatch(`the SSH server on 127.0.0.1:${opts.port} presented a host key that is not the one pinned for this image: refusing to connect`) : e);
+      });
+      c.on('close', () => {
+        if (settled) return;
+        settled = true;
+        reject(new Error('connection closed before the handshake finished'));
+      });
+      c.connect({
+        host: '127.0.0.1',
+        port: opts.port,
+        username: 'root',
+        privateKey: key,
+        readyTimeout: timeoutMs,
+        keepaliveInterval: 5000,
+        keepaliveCountMax: 6,
+        hostVerifier: (presented: Buffer) => {
+          const ok = hostKeyMatches(presented, opts.hostKeyBlob);
+          if (!ok) mismatch = true;
+          return ok;
+        },
+      });
+    });
+  }
+
+  /** Connect, retrying with backoff (100 ms doubling to 1 s) until the deadline. */
+  static async connect(opts: ConnectOptions): Promise<GuestSsh> {
+    const key = readFileSync(opts.privateKey);
+    let delay = 100;
+    let lastErr: unknown;
+    let attempts = 0;
+    while (Date.now() < opts.deadlineMs) {
+      if (!opts.isAlive()) throw new InfraError('QEMU exited while we were connecting over SSH');
+      attempts++;
+      try {
+        return await GuestSsh.attempt(opts, key, Math.max(1000, Math.min(10_000, opts.deadlineMs - Date.now())));
+      } catch (e) {
+        if (e instanceof HostKeyMismatch) throw e;
+        lastErr = e;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 1000);
+    }
+    throw new InfraError(`SSH to 127.0.0.1:${opts.port} did not succeed in ${attempts} attempts: ${lastErr instanceof Error ? lastErr.message : String(lastErr)}`);
+  }
+
+  /** Why the connection ended, if it did. */
+  get lost(): Error | null {
+    return this.lost_;
   }
 
   exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      if (this.lost) return reject(new KernelFailure('ssh-lost', `SSH connection lost before \`${cmd}\``));
-      this.client.exec(cmd, (err, stream) => {
-        if (err) return reject(new KernelFailure('ssh-lost', `cannot start \`${cmd}\`: ${err.message}`));
-        let stdout = '';
-        let stderr = '';
-        let done = false;
-        const timer = opts.timeoutMs
-          ? setTimeout(() => {
-              if (done) return;
-              done = true;
-              stream.close();
-              reject(new KernelFailure('command-timeout', `\`${cmd}\` did not finish within ${opts.timeoutMs} ms`, { details: stdout.split('\n').slice(-10) }));
-            }, opts.timeoutMs)
-          : undefined;
-        let code: number | null = null;
-        let signal: string | null = null;
-        stream.on('exit', (c: number | null, s?: string) => {
+      if (this.lost_ !== null) {
+        reject(new KernelFailure('ssh-lost', `SSH connection lost before \`${cmd}\` (${this.lost_.message})`));
+        return;
+      }
+      let stream: ClientChannel | null = null;
+      let stdout = '';
+      let stderr = '';
+      let code: number | null = null;
+      let signal: string | null = null;
+      let settled = false;
+      const settle = (err: Error | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err !== null) reject(err);
+        else resolve({ code, signal, stdout, stderr });
+      };
+      const timer = setTimeout(() => {
+        // Kill the remote command (OpenSSH >= 7.9 honours signal requests), then drop the channel.
+        try {
+          stream?.signal('KILL');
+          stream?.close();
+        } catch {
+          /* channel already gone */
+        }
+        settle(new KernelFailure('command-timeout', `\`${cmd}\` did not finish within ${Math.round(timeoutMs / 1000)} s`, {
+          details: [...last(stdout).map((l) => `stdout: ${l}`), ...last(stderr, 5).map((l) => `stderr: ${l}`)],
+        }));
+      }, timeoutMs);
+      this.client.exec(cmd, (err, s) => {
+        if (err) {
+          settle(new KernelFailure('ssh-lost', `cannot start \`${cmd}\`: ${err.message}`));
+          return;
+        }
+        stream = s;
+        s.on('exit', (c: number | null, sig?: string) => {
           code = c;
-          signal = s ?? null;
+          signal = sig ?? null;
         });
-        stream.on('data', (d: Buffer) => {
+        s.on('data', (d: Buffer) => {
           const t = d.toString();
           stdout += t;
           opts.onStdout?.(t);
         });
-        stream.stderr.on('data', (d: Buffer) => {
+        s.stderr.on('data', (d: Buffer) => {
           const t = d.toString();
           stderr += t;
           opts.onStderr?.(t);
         });
-        stream.on('close', () => {
-          if (done) return;
-          done = true;
-          if (timer) clearTimeout(timer);
+        s.on('close', () => {
           if (code === null && signal === null) {
-            reject(new KernelFailure('ssh-lost', `SSH connection lost during \`${cmd}\``, { details: stdout.split('\n').slice(-10) }));
+            settle(new KernelFailure('ssh-lost', `SSH connection lost during \`${cmd}\`${this.lost_ ? ` (${this.lost_.message})` : ''}`, {
+              details: last(stdout).map((l) => `stdout: ${l}`),
+            }));
             return;
           }
-          resolve({ code, signal, stdout, stderr });
+          settle(null);
         });
+        if (opts.input !== undefined) s.end(opts.input);
       });
     });
   }
@@ -124,18 +188,26 @@ export class GuestSsh {
     return new Promise((resolve, reject) => this.client.sftp((e, s) => (e ? reject(e) : resolve(s))));
   }
 
-  /** Copy a local file or directory (recursively) to `remote`. */
+  /** Copy a local file or directory (recursively, modes kept) to `remote`. */
   async push(local: string, remote: string): Promise<void> {
     const sftp = await this.sftp();
-    const put = (l: string, r: string): Promise<void> =>
-      new Promise((res, rej) => sftp.fastPut(l, r, { mode: statSync(l).mode & 0o777 }, (e) => (e ? rej(e) : res())));
-    const mkdir = (r: string): Promise<void> => new Promise((res) => sftp.mkdir(r, () => res()));
+    const put = (l: string, r: string, mode: number): Promise<void> =>
+      new Promise((res, rej) => sftp.fastPut(l, r, { mode }, (e) => (e ? rej(new Error(`${l} -> ${r}: ${e.message}`)) : res())));
+    const mkdir = (r: string, mode: number): Promise<void> =>
+      new Promise((res, rej) =>
+        sftp.mkdir(r, { mode }, (e) => {
+          if (!e) return res();
+          // already there is fine, as long as it is a directory
+          sftp.stat(r, (e2, st) => (e2 || !st.isDirectory() ? rej(new Error(`mkdir ${r}: ${e.message}`)) : res()));
+        }),
+      );
     const walk = async (l: string, r: string): Promise<void> => {
-      if (statSync(l).isDirectory()) {
-        await mkdir(r);
+      const st = statSync(l);
+      if (st.isDirectory()) {
+        await mkdir(r, st.mode & 0o7777);
         for (const e of readdirSync(l)) await walk(join(l, e), posix.join(r, e));
       } else {
-        await put(l, r);
+        await put(l, r, st.mode & 0o7777);
       }
     };
     try {
@@ -148,9 +220,10 @@ export class GuestSsh {
   /** Copy a remote file or directory (recursively) to `local`. */
   async pull(remote: string, local: string): Promise<void> {
     const sftp = await this.sftp();
-    const stat = (r: string) => new Promise<import('ssh2').Stats>((res, rej) => sftp.stat(r, (e, s) => (e ? rej(e) : res(s))));
-    const list = (r: string) => new Promise<string[]>((res, rej) => sftp.readdir(r, (e, l) => (e ? rej(e) : res(l.map((x) => x.filename)))));
-    const get = (r: string, l: string) => new Promise<void>((res, rej) => sftp.fastGet(r, l, (e) => (e ? rej(e) : res())));
+    const stat = (r: string): Promise<Stats> => new Promise((res, rej) => sftp.stat(r, (e, s) => (e ? rej(new Error(`${r}: ${e.message}`)) : res(s))));
+    const list = (r: string): Promise<string[]> =>
+      new Promise((res, rej) => sftp.readdir(r, (e, l) => (e ? rej(new Error(`${r}: ${e.message}`)) : res(l.map((x) => x.filename)))));
+    const get = (r: string, l: string): Promise<void> => new Promise((res, rej) => sftp.fastGet(r, l, (e) => (e ? rej(new Error(`${r} -> ${l}: ${e.message}`)) : res())));
     const walk = async (r: string, l: string): Promise<void> => {
       if ((await stat(r)).isDirectory()) {
         mkdirSync(l, { recursive: true });

@@ -1,349 +1,325 @@
-// One guest: QEMU started with the settings of vm/qemu.json, a per-run
-// directory (disks, console, QMP socket, pidfile), a console monitor, and
-// SSH. QEMU never outlives us: it is killed on success, error, timeout,
-// SIGINT/SIGTERM, and a later run reaps what a killed run left behind.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, createConnection } from 'node:net';
+// One guest: QEMU started with the settings of vm/qemu.json in a per-run
+// directory (overlay root disk, data disks, console log, QMP socket,
+// pidfile), a console monitor that follows the boot and spots kernel
+// failures, and SSH. What went wrong is always typed: a kernel crash seen on
+// the console wins over the symptom it caused (lost SSH, a stuck command).
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { probeAccelerator, type Accel } from './accel.ts';
-import { classifyConsole, bootStage, type BootStage } from './console.ts';
-import { InfraError, KernelFailure, isUringletError } from './errors.ts';
+import { ConsoleMonitor, type BootStage } from './console.ts';
+import type { CrashReport } from './crash.ts';
+import { InfraError, KernelFailure } from './errors.ts';
 import { buildImage, type GuestImage } from './image.ts';
+import { createRunDir, reapStaleRuns, removeRunDisks, spawnOwned } from './lifecycle.ts';
 import { log } from './log.ts';
-import { paths } from './paths.ts';
 import { runOk } from './proc.ts';
+import { freePort, isPortConflict, qemuArgs, qemuSettings, qmp, shellQuote } from './qemu.ts';
 import { GuestSsh, type ExecOptions, type ExecResult } from './ssh.ts';
+
+export type { ExecOptions, ExecResult } from './ssh.ts';
+export type { GuestImage } from './image.ts';
 
 export interface DataDisk {
   name: string;
   sizeMiB: number;
-  /** use this file instead of a fresh one in the run directory */
+  /** use (or create) this file instead of a fresh one in the run directory */
   path?: string;
 }
 
 export interface BootOptions {
+  /** bzImage path */
   kernel: string;
   image?: GuestImage;
   vcpus?: number;
   memMiB?: number;
   dataDisks?: DataDisk[];
+  /** appended to the kernel command line of vm/qemu.json */
   cmdline?: string[];
   runDir?: string;
   bootTimeoutMs?: number;
-  /** keep the run directory (console log) after shutdown */
+  /** a debug kernel (KASAN, lockdep) boots much slower: use qemu.json's debugBootTimeoutMs */
+  debugKernel?: boolean;
+  /** keep disk files in the run directory after shutdown */
   keepRunDir?: boolean;
 }
 
+/**
+ * Milliseconds. to*: since QEMU was started, when the stage was first seen.
+ * The rest is the breakdown: QEMU start -> kernel banner -> init -> sshd
+ * listening -> first SSH session.
+ */
 export interface BootTimings {
   toKernelMs: number | null;
   toInitMs: number | null;
   toSshdMs: number | null;
   toSshMs: number | null;
+  qemuToKernelMs: number | null;
+  kernelToInitMs: number | null;
+  initToSshdMs: number | null;
+  sshdToSshMs: number | null;
 }
 
-interface QemuSettings {
-  vcpus: number;
-  memMiB: number;
-  machine: string;
-  rootCache: string;
-  dataDiskCache: string;
-  dataDiskAio: string;
-  cmdline: string[];
-  bootTimeoutMs: { kvm: number; tcg: number };
+function diff(a: number | null | undefined, b: number | null | undefined): number | null {
+  return a == null || b == null ? null : b - a;
 }
 
-export function qemuSettings(): QemuSettings {
-  return JSON.parse(readFileSync(join(paths.vm(), 'qemu.json'), 'utf8')) as QemuSettings;
-}
-
-const live = new Set<ChildProcess>();
-let handlersInstalled = false;
-
-function installHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  const killAll = (): void => {
-    for (const c of live) c.kill('SIGKILL');
+/** Pure: the breakdown from the stage times and the SSH time. */
+export function bootTimings(stageAt: Partial<Record<BootStage, number>>, sshMs: number | null): BootTimings {
+  const kernel = stageAt.kernel ?? null;
+  const init = stageAt.init ?? null;
+  const sshd = stageAt['sshd-ready'] ?? null;
+  return {
+    toKernelMs: kernel, toInitMs: init, toSshdMs: sshd, toSshMs: sshMs,
+    qemuToKernelMs: kernel, kernelToInitMs: diff(kernel, init), initToSshdMs: diff(init, sshd), sshdToSshMs: diff(sshd, sshMs),
   };
-  process.on('exit', killAll);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(sig, () => {
-      killAll();
-      process.stderr.write(`\nuringlet: ${sig}: QEMU stopped\n`);
-      process.exit(sig === 'SIGINT' ? 130 : 143);
-    });
-  }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Kill QEMU left by runs whose orchestrator died; only ours (cmdline names the run dir). */
-export function reapStaleRuns(): number {
-  const root = paths.runs();
-  if (!existsSync(root)) return 0;
-  let reaped = 0;
-  for (const id of readdirSync(root)) {
-    const dir = join(root, id);
-    const owner = Number(existsSync(join(dir, 'owner.pid')) ? readFileSync(join(dir, 'owner.pid'), 'utf8') : 0);
-    if (owner > 0 && pidAlive(owner)) continue;
-    const pidFile = join(dir, 'qemu.pid');
-    if (existsSync(pidFile)) {
-      const pid = Number(readFileSync(pidFile, 'utf8').trim());
-      let cmd = '';
-      try {
-        cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      } catch {
-        /* gone */
-      }
-      if (pid > 0 && cmd.includes('qemu-system') && cmd.includes(dir)) {
-        process.kill(pid, 'SIGKILL');
-        reaped++;
-        log.warn(`killed QEMU ${pid} left behind by an earlier run (${dir})`);
-      }
-    }
-    if (!existsSync(join(dir, 'keep'))) rmSync(dir, { recursive: true, force: true });
-  }
-  return reaped;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function qmpQuit(sock: string): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const c = createConnection(sock);
-    const t = setTimeout(() => {
-      c.destroy();
-      resolve();
-    }, 2000);
-    c.on('connect', () => {
-      c.write('{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n');
-    });
-    c.on('error', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    c.on('close', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
-}
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class Vm {
   readonly consoleLogPath: string;
-  bootTimings: BootTimings = { toKernelMs: null, toInitMs: null, toSshdMs: null, toSshMs: null };
+  bootTimings: BootTimings = bootTimings({}, null);
   private ssh: GuestSsh | null = null;
   private exited: { code: number | null; signal: string | null } | null = null;
+  private shutDown = false;
 
   constructor(
     readonly runDir: string,
     readonly accel: Accel,
+    readonly accelReason: string,
     readonly port: number,
+    readonly image: GuestImage,
+    /** data disk name -> host file */
+    readonly dataDiskPaths: Record<string, string>,
     private readonly child: ChildProcess,
-    readonly dataDiskPaths: string[],
+    readonly monitor: ConsoleMonitor,
     private readonly keepRunDir: boolean,
   ) {
-    this.consoleLogPath = join(runDir, 'console.log');
+    this.consoleLogPath = monitor.path;
     child.on('exit', (code, signal) => {
       this.exited = { code, signal };
-      live.delete(child);
+      this.monitor.poll();
     });
+  }
+
+  get qemuPid(): number | undefined {
+    return this.child.pid;
   }
 
   get alive(): boolean {
     return this.exited === null;
   }
 
-  consoleText(): string {
-    return existsSync(this.consoleLogPath) ? readFileSync(this.consoleLogPath, 'utf8') : '';
+  /** A position in the console; checkConsole(mark) looks only at what came after. */
+  consoleMark(): number {
+    this.monitor.poll();
+    return this.monitor.mark;
   }
 
-  consoleTail(n = 40): string[] {
-    return this.consoleText().split('\n').slice(-n);
+  consoleTail(n = 30): string[] {
+    this.monitor.poll();
+    return this.monitor.tail(n);
   }
 
-  /** Throws a KernelFailure if the console shows a kernel failure since boot. */
-  checkConsole(): void {
-    const crash = classifyConsole(this.consoleText());
-    if (crash) throw new KernelFailure(crash.type, crash.title, { details: crash.excerpt, logPath: this.consoleLogPath });
+  crash(since = 0): CrashReport | null {
+    this.monitor.poll();
+    return this.monitor.crash(since);
   }
 
-  /** Wait for the console to show readiness, a crash, QEMU's exit or the deadline. */
-  async waitReady(deadline: number, t0: number, image: GuestImage): Promise<void> {
-    let stage: BootStage = 'none';
-    const seen = new Set<BootStage>();
+  private failure(r: CrashReport): KernelFailure {
+    return new KernelFailure(r.type, r.title, { details: r.excerpt.slice(0, 60), logPath: this.consoleLogPath });
+  }
+
+  /** Throws a KernelFailure if the console shows a kernel failure (crash or warning) since boot, or since `mark`. */
+  checkConsole(mark = 0): void {
+    const r = this.crash(mark);
+    if (r !== null) throw this.failure(r);
+  }
+
+  /** Wait for the boot to reach SSH, or throw what stopped it. */
+  async waitReady(t0: number, deadline: number): Promise<void> {
     for (;;) {
-      const text = this.consoleText();
-      stage = bootStage(text);
-      const now = Date.now() - t0;
-      if (!seen.has(stage)) {
-        seen.add(stage);
-        if (stage === 'kernel') this.bootTimings.toKernelMs = now;
-        if (stage === 'init' || stage === 'root-mounted') this.bootTimings.toInitMs ??= now;
-        if (stage === 'sshd-ready') {
-          this.bootTimings.toKernelMs ??= now;
-          this.bootTimings.toInitMs ??= now;
-          this.bootTimings.toSshdMs = now;
-        }
-      }
-      const crash = classifyConsole(text);
-      if (crash && crash.type !== 'warning') {
-        throw new KernelFailure(crash.type, crash.title, { details: crash.excerpt, logPath: this.consoleLogPath });
-      }
+      this.monitor.poll();
+      const crash = this.monitor.crash();
+      // A warning lets the boot go on (checkConsole reports it); anything else is fatal.
+      if (crash !== null && crash.type !== 'warning') throw this.failure(crash);
       if (!this.alive) {
-        throw new KernelFailure('qemu-exit', `QEMU exited during boot (stage reached: ${stage})`, { details: this.consoleTail(30), logPath: this.consoleLogPath });
+        throw new KernelFailure('qemu-exit', `QEMU exited during boot (exit ${this.exited?.code ?? this.exited?.signal}; stage reached: ${this.monitor.stage})`, {
+          details: this.consoleTail(30), logPath: this.consoleLogPath,
+        });
       }
-      if (stage === 'sshd-ready') break;
+      if (this.monitor.stage === 'sshd-ready') break;
       if (Date.now() > deadline) {
-        throw new KernelFailure('boot-timeout', `no SSH readiness before the deadline; boot stage reached: ${stage}`, { details: this.consoleTail(30), logPath: this.consoleLogPath });
+        throw new KernelFailure('boot-timeout', `guest not ready within ${Math.round((deadline - t0) / 1000)} s (stage reached: ${this.monitor.stage})`, {
+          details: this.consoleTail(30), logPath: this.consoleLogPath,
+        });
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(20);
     }
     this.ssh = await GuestSsh.connect({
-      port: this.port, privateKey: image.clientKey, hostKeyBlob: image.hostKeyBlob,
-      deadlineMs: deadline + 15000, isAlive: () => this.alive,
+      port: this.port, privateKey: this.image.clientKey, hostKeyBlob: this.image.hostKeyBlob,
+      deadlineMs: Math.max(deadline, Date.now() + 15_000), isAlive: () => this.alive,
     });
-    this.bootTimings.toSshMs = Date.now() - t0;
+    this.bootTimings = bootTimings(this.monitor.stageAt, Date.now() - t0);
   }
 
-  private crashOr(e: unknown): unknown {
-    // A dropped connection or a stuck command is the kernel's fault if the console says so.
-    const crash = classifyConsole(this.consoleText());
-    if (crash) return new KernelFailure(crash.type, crash.title, { details: crash.excerpt, logPath: this.consoleLogPath });
-    if (isUringletError(e) && e instanceof KernelFailure) {
-      return new KernelFailure(e.type, e.title, { details: [...e.details, '--- console tail ---', ...this.consoleTail(20)], logPath: this.consoleLogPath });
+  /**
+   * What an SSH-level error really was. A dropped connection is given a
+   * moment for the console to show why (a panic ends QEMU right after it
+   * prints); a console crash report wins over the symptom.
+   */
+  private async explain(e: unknown): Promise<unknown> {
+    if (!(e instanceof KernelFailure)) return e;
+    if (e.type === 'ssh-lost') {
+      const until = Date.now() + 3000;
+      while (Date.now() < until && this.alive && this.crash() === null) await sleep(50);
     }
-    return e;
+    const crash = this.crash();
+    if (crash !== null) return this.failure(crash);
+    if (!this.alive) {
+      return new KernelFailure('qemu-exit', `QEMU exited (${this.exited?.code ?? this.exited?.signal}) with no kernel report on the console`, {
+        details: this.consoleTail(20), logPath: this.consoleLogPath,
+      });
+    }
+    return new KernelFailure(e.type, e.title, { details: [...e.details, '--- console tail ---', ...this.consoleTail(15)], logPath: this.consoleLogPath });
+  }
+
+  private connected(): GuestSsh {
+    if (this.ssh === null) throw new InfraError('the VM is not connected (boot it with bootVm)');
+    return this.ssh;
   }
 
   async exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
-    if (this.ssh === null) throw new InfraError('VM is not connected');
+    const ssh = this.connected();
     try {
-      return await this.ssh.exec(cmd, opts);
+      return await ssh.exec(cmd, opts);
     } catch (e) {
-      throw this.crashOr(e);
+      throw await this.explain(e);
     }
   }
 
   async push(local: string, remote: string): Promise<void> {
-    if (this.ssh === null) throw new InfraError('VM is not connected');
+    const ssh = this.connected();
     try {
-      await this.ssh.push(local, remote);
+      await ssh.push(local, remote);
     } catch (e) {
-      throw this.crashOr(new KernelFailure('ssh-lost', `push ${local} -> ${remote} failed: ${e instanceof Error ? e.message : String(e)}`));
+      if (ssh.lost !== null || !this.alive) throw await this.explain(new KernelFailure('ssh-lost', `push ${local} -> ${remote}: ${(e as Error).message}`));
+      throw new InfraError(`push ${local} -> ${remote} failed: ${(e as Error).message}`);
     }
   }
 
   async pull(remote: string, local: string): Promise<void> {
-    if (this.ssh === null) throw new InfraError('VM is not connected');
+    const ssh = this.connected();
     try {
-      await this.ssh.pull(remote, local);
+      await ssh.pull(remote, local);
     } catch (e) {
-      throw this.crashOr(new KernelFailure('ssh-lost', `pull ${remote} -> ${local} failed: ${e instanceof Error ? e.message : String(e)}`));
+      if (ssh.lost !== null || !this.alive) throw await this.explain(new KernelFailure('ssh-lost', `pull ${remote} -> ${local}: ${(e as Error).message}`));
+      throw new InfraError(`pull ${remote} -> ${local} failed: ${(e as Error).message}`);
     }
   }
 
+  /** Stop QEMU (QMP quit, then SIGKILL), free the disk files, keep the logs. Idempotent. */
   async shutdown(): Promise<void> {
+    await this.stopQemu();
+    if (!this.keepRunDir) removeRunDisks(this.runDir);
+  }
+
+  /** Stop QEMU, keep every file (bootVm retries on the same disks). */
+  async stopQemu(): Promise<void> {
+    if (this.shutDown) return;
+    this.shutDown = true;
     this.ssh?.close();
     if (this.alive) {
-      await qmpQuit(join(this.runDir, 'qmp.sock'));
+      try {
+        await qmp(join(this.runDir, 'qmp.sock'), 'quit', undefined, 2000);
+      } catch {
+        /* QMP not up or already gone: SIGKILL below */
+      }
       const t = Date.now();
-      while (this.alive && Date.now() - t < 3000) await new Promise((r) => setTimeout(r, 50));
+      while (this.alive && Date.now() - t < 3000) await sleep(20);
       if (this.alive) this.child.kill('SIGKILL');
-      while (this.alive && Date.now() - t < 6000) await new Promise((r) => setTimeout(r, 50));
+      while (this.alive && Date.now() - t < 6000) await sleep(20);
     }
-    rmSync(join(this.runDir, 'owner.pid'), { force: true });
-    if (!this.keepRunDir) {
-      for (const f of readdirSync(this.runDir)) if (/\.(qcow2|raw)$/.test(f)) rmSync(join(this.runDir, f), { force: true });
-    }
+    this.monitor.stop();
   }
 }
 
+async function prepareDisks(runDir: string, image: GuestImage, disks: DataDisk[]): Promise<{ overlay: string; data: Record<string, string> }> {
+  const overlay = join(runDir, 'root.qcow2');
+  // A throwaway copy-on-write layer: the cached image stays pristine and runs never share a writable disk.
+  await runOk('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', image.rootImage, overlay]);
+  const data: Record<string, string> = {};
+  for (const d of disks) {
+    if (!/^[A-Za-z][\w-]{0,19}$/.test(d.name)) throw new InfraError(`data disk name '${d.name}' must be a short identifier (it becomes the virtio serial)`);
+    const p = d.path ?? join(runDir, `${d.name}.raw`);
+    if (!existsSync(p)) {
+      const fd = openSync(p, 'w');
+      ftruncateSync(fd, d.sizeMiB * 2 ** 20); // sparse
+      closeSync(fd);
+    }
+    data[d.name] = p;
+  }
+  return { overlay, data };
+}
+
+/** Boot a kernel with the guest image; resolves once SSH works. Never leaves QEMU behind on failure. */
 export async function bootVm(opts: BootOptions): Promise<Vm> {
-  installHandlers();
   reapStaleRuns();
-  if (!existsSync(opts.kernel)) throw new InfraError(`kernel image ${opts.kernel} does not exist (run npm run build-kernel)`);
+  if (!existsSync(opts.kernel)) throw new InfraError(`kernel image ${opts.kernel} does not exist (build it: npm run build-kernel)`);
   const image = opts.image ?? (await buildImage());
   const settings = qemuSettings();
   const { accel, reason } = await probeAccelerator({ kernel: opts.kernel });
-  const runDir = opts.runDir ?? join(paths.runs(), `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`);
-  mkdirSync(runDir, { recursive: true });
-  writeFileSync(join(runDir, 'owner.pid'), String(process.pid));
-  if (opts.keepRunDir) writeFileSync(join(runDir, 'keep'), '');
-  const overlay = join(runDir, 'root.qcow2');
-  await runOk('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', image.rootImage, overlay]);
-  const disks: string[] = [];
-  for (const d of opts.dataDisks ?? []) {
-    const p = d.path ?? join(runDir, `${d.name}.raw`);
-    if (d.path === undefined) {
-      closeSync(openSync(p, 'w'));
-      await runOk('truncate', ['-s', `${d.sizeMiB}M`, p]);
-    }
-    disks.push(p);
-  }
-  const port = await freePort();
+  const runDir = createRunDir(opts.runDir);
+  const { overlay, data } = await prepareDisks(runDir, image, opts.dataDisks ?? []);
   const vcpus = opts.vcpus ?? settings.vcpus;
-  const args = [
-    '-name', `uringlet,debug-threads=on`,
-    '-machine', settings.machine,
-    '-accel', accel === 'tcg' ? 'tcg,thread=multi' : 'kvm',
-    '-cpu', accel === 'kvm' ? 'host' : 'max',
-    '-smp', String(vcpus), '-m', String(opts.memMiB ?? settings.memMiB),
-    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-    '-kernel', opts.kernel,
-    '-append', [...settings.cmdline, ...(opts.cmdline ?? [])].join(' '),
-    '-drive', `file=${overlay},if=virtio,format=qcow2,cache=${settings.rootCache}`,
-    ...disks.flatMap((p) => ['-drive', `file=${p},if=virtio,format=raw,cache=${settings.dataDiskCache},aio=${settings.dataDiskAio}`]),
-    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
-    '-device', 'virtio-rng-pci',
-    '-serial', `file:${join(runDir, 'console.log')}`,
-    '-qmp', `unix:${join(runDir, 'qmp.sock')},server=on,wait=off`,
-    '-pidfile', join(runDir, 'qemu.pid'),
-  ];
-  writeFileSync(join(runDir, 'qemu.cmdline'), ['qemu-system-x86_64', ...args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ') + '\n');
-  const t0 = Date.now();
-  const qlog = openSync(join(runDir, 'qemu.log'), 'w');
-  const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', qlog, qlog] });
-  closeSync(qlog);
-  live.add(child);
-  const vm = new Vm(runDir, accel, port, child, disks, opts.keepRunDir ?? false);
-  log.info(`booting ${opts.kernel} under ${accel.toUpperCase()} (${reason}), ${vcpus} vCPUs, ssh on 127.0.0.1:${port}, console ${vm.consoleLogPath}`);
-  const timeout = opts.bootTimeoutMs ?? settings.bootTimeoutMs[accel];
-  try {
-    await vm.waitReady(t0 + timeout, t0, image);
-  } catch (e) {
-    const qemuLog = existsSync(join(runDir, 'qemu.log')) ? readFileSync(join(runDir, 'qemu.log'), 'utf8').trim() : '';
-    await vm.shutdown();
-    if (qemuLog !== '' && e instanceof KernelFailure && e.type === 'qemu-exit' && !/Linux version/.test(vm.consoleText())) {
-      throw new InfraError(`QEMU failed to start: ${qemuLog.split('\n')[0]}`, { details: qemuLog.split('\n').slice(0, 10), logPath: join(runDir, 'qemu.log') });
+  const memMiB = opts.memMiB ?? settings.memMiB;
+  const timeout = opts.bootTimeoutMs ?? (opts.debugKernel ? settings.debugBootTimeoutMs : settings.bootTimeoutMs[accel]);
+
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const args = qemuArgs({
+      settings, accel, kernel: opts.kernel, cmdline: opts.cmdline ?? [], rootOverlay: overlay,
+      dataDisks: Object.entries(data).map(([name, path]) => ({ name, path })), sshPort: port, runDir, vcpus, memMiB,
+    });
+    writeFileSync(join(runDir, 'qemu.cmdline'), shellQuote(['qemu-system-x86_64', ...args]) + '\n');
+    writeFileSync(join(runDir, 'console.log'), '');
+    const qemuLog = join(runDir, 'qemu.log');
+    const fd = openSync(qemuLog, 'w');
+    const t0 = Date.now();
+    const child = spawnOwned('qemu-system-x86_64', args, { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const monitor = new ConsoleMonitor(join(runDir, 'console.log'), t0);
+    const vm = new Vm(runDir, accel, reason, port, image, data, child, monitor, opts.keepRunDir ?? false);
+    if (attempt === 1) {
+      log.info(`vm: ${accel.toUpperCase()} (${reason}), ${vcpus} vCPUs, ${memMiB} MiB, ssh 127.0.0.1:${port}, run directory ${runDir}`);
     }
-    throw e;
+    try {
+      await vm.waitReady(t0, t0 + timeout);
+      const b = vm.bootTimings;
+      log.info(`vm: ready in ${b.toSshMs} ms (QEMU->kernel ${b.qemuToKernelMs} ms, kernel->init ${b.kernelToInitMs} ms, init->sshd ${b.initToSshdMs} ms, sshd->ssh ${b.sshdToSshMs} ms)`);
+      return vm;
+    } catch (e) {
+      await vm.stopQemu();
+      const qerr = existsSync(qemuLog) ? readFileSync(qemuLog, 'utf8').trim() : '';
+      if (e instanceof KernelFailure && e.type === 'qemu-exit' && vm.monitor.stage === 'firmware') {
+        // QEMU itself failed: a lost race for the SSH port is retried, anything else is the host's problem.
+        if (isPortConflict(qerr) && attempt < 4) {
+          log.warn(`vm: port ${port} was taken before QEMU could bind it; retrying`);
+          continue;
+        }
+        if (!opts.keepRunDir) removeRunDisks(runDir);
+        if (qerr !== '') {
+          throw new InfraError(`QEMU failed to start: ${qerr.split('\n')[0]}`, { details: qerr.split('\n').slice(0, 12), logPath: qemuLog });
+        }
+      }
+      if (!opts.keepRunDir) removeRunDisks(runDir);
+      throw e;
+    }
   }
-  const b = vm.bootTimings;
-  log.info(`guest ready in ${b.toSshMs} ms (kernel ${b.toKernelMs} ms, init ${b.toInitMs} ms, sshd ${b.toSshdMs} ms)`);
-  return vm;
 }
 
-/** Boot, run `fn`, always shut down. */
+/** Boot, run `fn`, always shut down (also when fn throws). */
 export async function withVm<T>(opts: BootOptions, fn: (vm: Vm) => Promise<T>): Promise<T> {
   const vm = await bootVm(opts);
   try {
