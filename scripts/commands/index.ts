@@ -11,5 +11,6 @@ export const commands: Record<string, Command> = {
   image: lazy('build (or show the cached) guest image', () => import('./image.ts')),
   vm: lazy('boot a kernel and run a command over SSH (or open a shell)', () => import('./vm.ts')),
   'build-kernel': lazy('build stock and patched kernels from the 6.1 base and patches/', () => import('./build-kernel.ts')),
+  'guest-test': lazy('boot a kernel and run the guest test suite (TAP) over SSH', () => import('./guest-test.ts')),
   compare: lazy('run tests and benchmarks on stock and uringlet, report honestly (results/<run-id>/)', () => import('./compare.ts')),
 };

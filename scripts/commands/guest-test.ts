@@ -1,0 +1,40 @@
+import { parseArgs } from 'node:util';
+import type { Command } from './types.ts';
+import { UserError } from '../lib/errors.ts';
+import { buildKernel } from '../lib/kbuild.ts';
+import { buildGuestTests, runGuestTests } from '../lib/guest-tests.ts';
+import { withVm } from '../lib/vm.ts';
+
+const command: Command = {
+  summary: 'boot a kernel and run the guest test suite (TAP) over SSH',
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        kernel: { type: 'string', default: 'uringlet' },
+        variant: { type: 'string', default: 'default' },
+        test: { type: 'string' },
+        force: { type: 'boolean', default: false },
+      },
+    });
+    const kernel = values.kernel;
+    const variant = values.variant;
+    if (kernel !== 'stock' && kernel !== 'uringlet') throw new UserError('--kernel must be stock or uringlet');
+    if (variant !== 'default' && variant !== 'debug') throw new UserError('--variant must be default or debug');
+    // The tests always use the patched headers: the same binary runs on both kernels.
+    const headers = (await buildKernel({ kernel: 'uringlet', variant: 'default' })).headersDir;
+    const build = await buildKernel({ kernel, variant });
+    const bin = await buildGuestTests(headers);
+    return withVm({ kernel: build.bzImage, ...(variant === 'debug' ? { bootTimeoutMs: 300000 } : {}) }, async (vm) => {
+      const runs = await runGuestTests(vm, bin, { ...(values.test ? { only: values.test } : {}), timeoutMs: variant === 'debug' ? 900000 : 180000 });
+      let failed = 0;
+      for (const r of runs) {
+        process.stdout.write(r.output);
+        failed += r.tap.failed + (r.tap.ok ? 0 : 1);
+      }
+      vm.checkConsole();
+      return failed === 0 ? 0 : 1;
+    });
+  },
+};
+export default command;
