@@ -102,12 +102,11 @@ function lockdepAt(lines: string[], from: number, span = 30): string | undefined
   return undefined;
 }
 
-/** Volatile bits (addresses, pids, sizes) out of free-form messages. */
+/** Volatile bits of free-form BUG messages: kernel addresses, pids after a task name. */
 function normalize(msg: string): string {
   return msg
-    .replace(/\b0x[0-9a-f]+\b/gi, 'ADDR')
-    .replace(/\b[0-9a-f]{12,16}\b/gi, 'ADDR')
-    .replace(/\/\d+(?=\/|\b)/g, '')
+    .replace(/\b(?:0x)?(?:ffff|0000)[0-9a-f]{8,12}\b/gi, 'ADDR')
+    .replace(/([A-Za-z_][\w.-]*)\/\d+/g, '$1')
     .replace(/\s+/g, ' ')
     .trim();
 }
@@ -135,7 +134,7 @@ const rules: Rule[] = [
     title: (m, lines, i) => {
       const kind = m[1] ?? '';
       if (kind === 'suspicious RCU usage') {
-        const at = bodies(lines, i + 1, 4).map((b) => /^(\S+:\d+) suspicious/.exec(b)?.[1]).find((x) => x !== undefined);
+        const at = bodies(lines, i + 1, 4).map((b) => /^(\S+\.[ch]:\d+) /.exec(b)?.[1]).find((x) => x !== undefined);
         return `suspicious RCU usage${at ? ` at ${at.replace(/:\d+$/, '')}` : ''}`;
       }
       const where = lockdepAt(lines, i) ?? stackFunc(lines, i) ?? '?';
@@ -230,7 +229,7 @@ const rules: Rule[] = [
   {
     type: 'panic',
     re: /^Kernel panic - not syncing: (.*)/,
-    title: (m) => `kernel panic: ${normalize((m[1] ?? '').replace(/\s*\]---$/, ''))}`,
+    title: (m) => `kernel panic: ${(m[1] ?? '').replace(/\s*\]---$/, '').trim()}`,
   },
 ];
 

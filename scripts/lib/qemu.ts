@@ -42,6 +42,8 @@ export interface QemuSpec {
   runDir: string;
   vcpus: number;
   memMiB: number;
+  /** appended last (e.g. -gdb tcp:127.0.0.1:PORT for a kernel debugger) */
+  extraArgs?: string[];
 }
 
 /** Pure: the QEMU argument vector for one boot. */
@@ -74,6 +76,7 @@ export function qemuArgs(s: QemuSpec): string[] {
     '-qmp', `unix:${join(s.runDir, 'qmp.sock')},server=on,wait=off`,
     // paths naming the run dir also let the reaper recognise its own QEMU in /proc/<pid>/cmdline
     '-pidfile', join(s.runDir, 'qemu.pid'),
+    ...(s.extraArgs ?? []),
   ];
 }
 

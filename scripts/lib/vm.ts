@@ -42,6 +42,8 @@ export interface BootOptions {
   debugKernel?: boolean;
   /** keep disk files in the run directory after shutdown */
   keepRunDir?: boolean;
+  /** open QEMU's gdbstub on this 127.0.0.1 port (target remote :PORT with the build's vmlinux) */
+  gdbPort?: number;
 }
 
 /**
@@ -281,6 +283,7 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
     const args = qemuArgs({
       settings, accel, kernel: opts.kernel, cmdline: opts.cmdline ?? [], rootOverlay: overlay,
       dataDisks: Object.entries(data).map(([name, path]) => ({ name, path })), sshPort: port, runDir, vcpus, memMiB,
+      extraArgs: opts.gdbPort !== undefined ? ['-gdb', `tcp:127.0.0.1:${opts.gdbPort}`] : [],
     });
     writeFileSync(join(runDir, 'qemu.cmdline'), shellQuote(['qemu-system-x86_64', ...args]) + '\n');
     writeFileSync(join(runDir, 'console.log'), '');

@@ -18,8 +18,10 @@ umask 022
 echo "URINGLET-INIT"
 
 # /etc/fstab (written at image build): proc, sys, devpts, /dev/shm, /tmp.
-# devtmpfs is on /dev already (CONFIG_DEVTMPFS_MOUNT); the root filesystem is
-# a fresh per-run overlay, so /run needs no tmpfs.
+# The kernel mounted devtmpfs on /dev (CONFIG_DEVTMPFS_MOUNT), which has no
+# pts/shm directories; the root filesystem is a fresh per-run overlay, so
+# /run needs no tmpfs.
+mkdir -p /dev/pts /dev/shm
 mount -a -n
 [ -d /sys/kernel/debug ] && mount -n -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 
