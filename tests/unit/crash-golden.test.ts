@@ -26,7 +26,7 @@ test('at least 20 golden logs, each with a hand-written expectation and a captur
     t.true(existsSync(join(dir, `${base}.capture.json`)) || existsSync(join(dir, `${base}.source.md`)), `${base}: where the log comes from`);
   }
   // the set covers every failure kind the classifier knows, and clean logs
-  const kinds = new Set(logs.map((f) => (JSON.parse(readFileSync(join(dir, f.replace(/\.log$/, '.expected.json')), 'utf8')) as Expected).report?.type ?? 'none'));
+  const kinds = new Set<string>(logs.map((f) => (JSON.parse(readFileSync(join(dir, f.replace(/\.log$/, '.expected.json')), 'utf8')) as Expected).report?.type ?? 'none'));
   for (const k of ['none', 'panic', 'oops', 'bug', 'warning', 'gpf', 'rcu-stall']) t.true(kinds.has(k), `a ${k} log`);
 });
 
@@ -37,7 +37,7 @@ for (const f of logs) {
     const expected = JSON.parse(readFileSync(join(dir, `${base}.expected.json`), 'utf8')) as Expected;
     const report = classifyConsole(text);
     t.deepEqual(reportSummary(report), expected.report);
-    t.is(bootStage(text), expected.stage);
+    t.is<string>(bootStage(text), expected.stage);
     if (report !== null) {
       // the excerpt holds the report's header line and stays a readable size
       t.true(report.excerpt.some((l) => lineBody(l) === lineBody(text.split('\n')[report.line] ?? '')));

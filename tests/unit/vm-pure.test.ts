@@ -73,7 +73,7 @@ test('hostKeyMatches: only the exact pinned blob', (t) => {
   const blob = Buffer.from('AAAAC3NzaC1lZDI1NTE5AAAAIKVc+A1uabG3haOF1ie0JrmPuz9YGeSD12Faij20pK5n', 'base64');
   t.true(hostKeyMatches(blob, blob.toString('base64')));
   const other = Buffer.from(blob);
-  other[other.length - 1] ^= 1;
+  other.writeUInt8((other.at(-1) ?? 0) ^ 1, other.length - 1);
   t.false(hostKeyMatches(other, blob.toString('base64')));
   t.false(hostKeyMatches(blob, ''));
 });
