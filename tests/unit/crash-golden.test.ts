@@ -37,7 +37,7 @@ for (const f of logs) {
     const expected = JSON.parse(readFileSync(join(dir, `${base}.expected.json`), 'utf8')) as Expected;
     const report = classifyConsole(text);
     t.deepEqual(reportSummary(report), expected.report);
-    t.is<string>(bootStage(text), expected.stage);
+    t.is(bootStage(text) as string, expected.stage);
     if (report !== null) {
       // the excerpt holds the report's header line and stays a readable size
       t.true(report.excerpt.some((l) => lineBody(l) === lineBody(text.split('\n')[report.line] ?? '')));
