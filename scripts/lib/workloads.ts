@@ -226,9 +226,9 @@ export function planPoints(matrix: Matrix, profile: Profile, only?: string[]): P
   return out;
 }
 
-/** Seconds one run of a point takes, for ETA and budgets (overheads measured under TCG). */
+/** Seconds one run of a point takes, for ETA and budgets (overheads measured under TCG: fio start ~1.5 s, drop_caches ~1 s). */
 export function runSeconds(p: Point, profile: Profile): number {
-  const overhead = 3 + (p.workload.dropCaches ? 2 : 0);
+  const overhead = 2 + (p.workload.dropCaches ? 1 : 0);
   if (p.workload.kind === 'fio') return profile.runtimeSec + profile.rampSec + overhead;
   return (p.workload.estimateSec ?? 10) + overhead;
 }
