@@ -523,6 +523,248 @@ static void test_pollable(void)
 	io_uring_queue_exit(&ring);
 }
 
+/* A link whose head blocks: the linked NOP waits for it, a linked timeout
+ * on a blocked FIFO read fires, a failing head cancels its chain. */
+static void test_links(void)
+{
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct __kernel_timespec ts = { .tv_nsec = 100 * 1000 * 1000 };
+	int fifo[2], res[3] = { 1, 1, 1 }, ret = 0;
+	char buf[8];
+	double t0;
+
+	if (ring_init(&ring, 16, ul_flag) || pipe(fifo)) {
+		ok(0, "links: linked timeout on a blocked read fires", "setup");
+		return;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_read(sqe, fifo[0], buf, sizeof(buf), 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = 1;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_link_timeout(sqe, &ts, 0);
+	sqe->user_data = 2;
+	t0 = now_ms();
+	io_uring_submit(&ring);
+	for (int i = 0; i < 2; i++) {
+		if (io_uring_wait_cqe(&ring, &cqe)) {
+			ret = -1;
+			break;
+		}
+		if (cqe->user_data >= 1 && cqe->user_data <= 2)
+			res[cqe->user_data] = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	ok(!ret && res[1] == -ECANCELED && res[2] == -ETIME, "links: linked timeout on a blocked read fires",
+	   "read %d, timeout %d after %.0f ms", res[1], res[2], now_ms() - t0);
+
+	/* failing head: openat of a missing file, linked write must be cancelled */
+	res[0] = res[1] = 1;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_openat(sqe, AT_FDCWD, "/nonexistent/uringlet", O_RDONLY, 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = 0;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	sqe->user_data = 1;
+	io_uring_submit(&ring);
+	for (int i = 0; i < 2; i++) {
+		if (io_uring_wait_cqe(&ring, &cqe))
+			break;
+		if (cqe->user_data <= 1)
+			res[cqe->user_data] = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	ok(res[0] == -ENOENT && res[1] == -ECANCELED, "links: a failing head cancels its chain", "head %d, linked %d", res[0], res[1]);
+	close(fifo[0]);
+	close(fifo[1]);
+	io_uring_queue_exit(&ring);
+}
+
+/* Cancel a blocked request by user_data, then ANY and ALL: pollable reads. */
+static void test_cancel(void)
+{
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int fifo[2], cancelled = 0, cres = 1, n;
+	char buf[4][8];
+
+	if (ring_init(&ring, 16, ul_flag) || pipe(fifo)) {
+		ok(0, "cancel: blocked read cancelled by user_data", "setup");
+		return;
+	}
+	for (int i = 0; i < 4; i++) {
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_read(sqe, fifo[0], buf[i], sizeof(buf[i]), 0);
+		sqe->user_data = 10 + i;
+	}
+	io_uring_submit(&ring);
+	usleep(50000);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_cancel64(sqe, 10, 0);
+	sqe->user_data = 100;
+	io_uring_submit(&ring);
+	for (int i = 0; i < 2; i++) {
+		if (io_uring_wait_cqe(&ring, &cqe))
+			break;
+		if (cqe->user_data == 100)
+			cres = cqe->res;
+		else if (cqe->user_data == 10 && cqe->res == -ECANCELED)
+			cancelled++;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	ok(cres == 0 && cancelled == 1, "cancel: blocked read cancelled by user_data", "cancel res %d", cres);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_cancel_fd(sqe, fifo[0], IORING_ASYNC_CANCEL_ALL);
+	sqe->user_data = 101;
+	io_uring_submit(&ring);
+	n = 0;
+	cres = -1;
+	for (int i = 0; i < 4; i++) {
+		if (io_uring_wait_cqe(&ring, &cqe))
+			break;
+		if (cqe->user_data == 101)
+			cres = cqe->res;
+		else if (cqe->res == -ECANCELED)
+			n++;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	ok(cres == 3 && n == 3, "cancel: ALL by fd cancels the other three", "cancel res %d, %d cancelled", cres, n);
+	close(fifo[0]);
+	close(fifo[1]);
+	io_uring_queue_exit(&ring);
+}
+
+/* More SQEs than CQ entries without reaping: overflow is kept, nothing lost. */
+static void test_cq_overflow(void)
+{
+	struct io_uring ring;
+	struct io_uring_params p;
+	int total = 0, sum = 0, ret, sq_waits = 0;
+	unsigned int head;
+	struct io_uring_cqe *cqe;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = ul_flag | IORING_SETUP_CQSIZE;
+	p.cq_entries = 16;
+	if (io_uring_queue_init_params(16, &ring, &p)) {
+		ok(0, "stress: SQ full + SQ_WAIT and CQ overflow lose nothing", "setup");
+		return;
+	}
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < 16; i++) {
+			struct io_uring_sqe *sqe;
+
+			/*
+			 * With uringlet (as with SQPOLL) the SQ ring is consumed
+			 * after io_uring_enter() returned: wait for room.
+			 */
+			while (!(sqe = io_uring_get_sqe(&ring))) {
+				sq_waits++;
+				io_uring_enter(ring.ring_fd, 0, 0, IORING_ENTER_SQ_WAIT, NULL);
+			}
+			io_uring_prep_nop(sqe);
+			sqe->user_data = round * 16 + i;
+		}
+		ret = io_uring_submit(&ring);
+		if (ret != 16)
+			break;
+		total += 16;
+	}
+	usleep(100000);
+	for (int got = 0; got < total;) {
+		unsigned int nr = 0;
+
+		if (io_uring_wait_cqe(&ring, &cqe))
+			break;
+		io_uring_for_each_cqe(&ring, head, cqe) {
+			sum += cqe->user_data;
+			nr++;
+		}
+		io_uring_cq_advance(&ring, nr);
+		got += nr;
+	}
+	ok(total == 64 && sum == 63 * 64 / 2, "stress: SQ full + SQ_WAIT and CQ overflow lose nothing",
+	   "%d submitted, sum %d, %d SQ waits", total, sum, sq_waits);
+	io_uring_queue_exit(&ring);
+}
+
+/* Random mix of writes and reads at random offsets, verified against a model. */
+static void test_random_mix(void)
+{
+	struct io_uring ring;
+	unsigned int seed = (unsigned int)time(NULL);
+	static char model[65536], back[65536];
+	char bufs[32][512];
+	int fd, bad = 0, ops = 0;
+
+	if (ring_init(&ring, 64, ul_flag)) {
+		ok(0, "mix: random reads and writes match a model", "setup");
+		return;
+	}
+	fd = open("/tmp/uringlet-mix", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	memset(model, 0, sizeof(model));
+	if (ftruncate(fd, sizeof(model)))
+		bad++;
+	srand(seed);
+	for (int round = 0; round < 50; round++) {
+		int n = 1 + rand() % 32;
+		/* writes to distinct 512-byte slots in one batch, then readback */
+		int slots[32];
+
+		for (int i = 0; i < n; i++) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+			int slot, dup;
+
+			do {
+				slot = rand() % 128;
+				dup = 0;
+				for (int j = 0; j < i; j++)
+					dup |= slots[j] == slot;
+			} while (dup);
+			slots[i] = slot;
+			memset(bufs[i], 'a' + rand() % 26, 512);
+			memcpy(model + slot * 512, bufs[i], 512);
+			if (rand() & 1) {
+				io_uring_prep_write(sqe, fd, bufs[i], 512, slot * 512);
+			} else {
+				static struct iovec iov[32];
+
+				iov[i].iov_base = bufs[i];
+				iov[i].iov_len = 512;
+				io_uring_prep_writev(sqe, fd, &iov[i], 1, slot * 512);
+			}
+			sqe->user_data = i;
+		}
+		if (io_uring_submit_and_wait(&ring, n) != n)
+			bad++;
+		for (int i = 0; i < n; i++) {
+			struct io_uring_cqe *cqe;
+
+			if (io_uring_wait_cqe(&ring, &cqe) || cqe->res != 512)
+				bad++;
+			io_uring_cqe_seen(&ring, cqe);
+			ops++;
+		}
+		if (round % 10 == 9) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+			struct io_uring_cqe *cqe;
+
+			io_uring_prep_read(sqe, fd, back, sizeof(back), 0);
+			io_uring_submit_and_wait(&ring, 1);
+			if (io_uring_wait_cqe(&ring, &cqe) || cqe->res != (int)sizeof(back) || memcmp(back, model, sizeof(back)))
+				bad++;
+			io_uring_cqe_seen(&ring, cqe);
+		}
+	}
+	ok(!bad, "mix: random reads and writes match a model", "seed %u, %d ops, %d bad", seed, ops, bad);
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
 int main(int argc, char **argv)
 {
 	struct io_uring ring;
@@ -544,6 +786,10 @@ int main(int argc, char **argv)
 	RUN("pollable", test_pollable());
 	RUN("fork", test_fork_child());
 	RUN("exit", test_owner_exit());
+	RUN("links", test_links());
+	RUN("cancel", test_cancel());
+	RUN("cq-overflow", test_cq_overflow());
+	RUN("mix", test_random_mix());
 	RUN("teardown", test_close_blocked());
 	printf("1..%d\n", ntest);
 	return nfail ? 1 : 0;
