@@ -79,7 +79,7 @@ const command: Command = {
         });
         vm.checkConsole();
         if (r.code !== null) return r.code;
-        const signo = r.signal !== null ? (constants.signals as Record<string, number>)[`SIG${r.signal}`] : undefined;
+        const signo = r.signal !== null ? (constants.signals as Record<string, number>)[r.signal] : undefined;
         return 128 + (signo ?? 127);
       },
     );

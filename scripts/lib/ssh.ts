@@ -2,13 +2,16 @@
 // key pinned to the image's (a mismatch is refused, never retried), exec with
 // a timeout (exit code and signal back, output streamed), SFTP transfers of
 // files and directories.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { Client, type ClientChannel, type SFTPWrapper, type Stats } from 'ssh2';
 import { InfraError, KernelFailure } from './errors.ts';
 
 export interface ExecResult {
+  /** null when the command was killed by a signal */
   code: number | null;
+  /** e.g. 'SIGKILL', or null */
   signal: string | null;
   stdout: string;
   stderr: string;
@@ -24,6 +27,8 @@ export interface ExecOptions {
 }
 
 export const DEFAULT_EXEC_TIMEOUT_MS = 600_000;
+/** environment variable tagging each command (sshd_config: AcceptEnv URINGLET_*) */
+const TAG_VAR = 'URINGLET_EXEC_TAG';
 
 export class HostKeyMismatch extends InfraError {}
 
@@ -138,19 +143,24 @@ export class GuestSsh {
         if (err !== null) reject(err);
         else resolve({ code, signal, stdout, stderr });
       };
+      // Every command carries a tag in its environment, so a timed-out one can be
+      // found and killed: OpenSSH refuses "signal" requests for root sessions
+      // ("session signalling requires privilege separation").
+      const tag = randomBytes(8).toString('hex');
       const timer = setTimeout(() => {
-        // Kill the remote command (OpenSSH >= 7.9 honours signal requests), then drop the channel.
         try {
           stream?.signal('KILL');
-          stream?.close();
         } catch {
           /* channel already gone */
         }
-        settle(new KernelFailure('command-timeout', `\`${cmd}\` did not finish within ${Math.round(timeoutMs / 1000)} s`, {
-          details: [...last(stdout).map((l) => `stdout: ${l}`), ...last(stderr, 5).map((l) => `stderr: ${l}`)],
-        }));
+        void this.killTagged(tag).finally(() => {
+          stream?.close();
+          settle(new KernelFailure('command-timeout', `\`${cmd}\` did not finish within ${Math.round(timeoutMs / 1000)} s`, {
+            details: [...last(stdout).map((l) => `stdout: ${l}`), ...last(stderr, 5).map((l) => `stderr: ${l}`)],
+          }));
+        });
       }, timeoutMs);
-      this.client.exec(cmd, (err, s) => {
+      this.client.exec(cmd, { env: { [TAG_VAR]: tag } }, (err, s) => {
         if (err) {
           settle(new KernelFailure('ssh-lost', `cannot start \`${cmd}\`: ${err.message}`));
           return;
@@ -158,7 +168,8 @@ export class GuestSsh {
         stream = s;
         s.on('exit', (c: number | null, sig?: string) => {
           code = c;
-          signal = sig ?? null;
+          // ssh2 reports 'SIGTERM' (OpenSSH sends 'TERM'): always the SIG-prefixed name
+          signal = sig === undefined || sig === null ? null : sig.startsWith('SIG') ? sig : `SIG${sig}`;
         });
         s.on('data', (d: Buffer) => {
           const t = d.toString();
@@ -180,6 +191,24 @@ export class GuestSsh {
           settle(null);
         });
         if (opts.input !== undefined) s.end(opts.input);
+      });
+    });
+  }
+
+  /** SIGKILL every guest process whose environment carries `tag` (a timed-out command and its children). */
+  private killTagged(tag: string): Promise<void> {
+    const script = `for e in /proc/[0-9]*/environ; do if grep -qzx '${TAG_VAR}=${tag}' "$e" 2>/dev/null; then p=\${e#/proc/}; kill -KILL \${p%/environ} 2>/dev/null; fi; done; true`;
+    return new Promise((resolve) => {
+      const done = setTimeout(resolve, 5000);
+      if (this.lost_ !== null) return resolve();
+      this.client.exec(script, (err, s) => {
+        if (err) return resolve();
+        s.on('close', () => {
+          clearTimeout(done);
+          resolve();
+        });
+        s.resume();
+        s.stderr.resume();
       });
     });
   }
