@@ -21,6 +21,12 @@ export interface QemuSettings {
   /** extra QEMU arguments, e.g. a virtio RNG */
   extraArgs: string[];
   cmdline: string[];
+  /**
+   * Kernel arguments added per accelerator ("tcg", "kvm"), and per accelerator
+   * when the host TSC is invariant ("tcg+invariant-tsc"): under TCG the guest
+   * TSC is the host's, so it is reliable exactly when the host's is.
+   */
+  cmdlineFor: Record<string, string[]>;
   bootTimeoutMs: Record<Accel, number>;
   debugBootTimeoutMs: number;
   accelProbeTimeoutMs: number;
@@ -44,6 +50,20 @@ export interface QemuSpec {
   memMiB: number;
   /** appended last (e.g. -gdb tcp:127.0.0.1:PORT for a kernel debugger) */
   extraArgs?: string[];
+  /** the host CPU has constant_tsc and nonstop_tsc */
+  hostInvariantTsc: boolean;
+}
+
+/** Pure: the kernel command line for one boot (settings, accelerator extras, the caller's extras last so they win). */
+export function kernelCmdline(s: Pick<QemuSpec, 'settings' | 'accel' | 'cmdline' | 'hostInvariantTsc'>): string[] {
+  const per = s.settings.cmdlineFor;
+  return [...s.settings.cmdline, ...(per[s.accel] ?? []), ...(s.hostInvariantTsc ? (per[`${s.accel}+invariant-tsc`] ?? []) : []), ...s.cmdline];
+}
+
+/** Does the host CPU have an invariant TSC (constant_tsc + nonstop_tsc)? */
+export function hostHasInvariantTsc(cpuinfo: string): boolean {
+  const flags = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1]?.split(/\s+/) ?? [];
+  return flags.includes('constant_tsc') && flags.includes('nonstop_tsc');
 }
 
 /** Pure: the QEMU argument vector for one boot. */
@@ -60,7 +80,7 @@ export function qemuArgs(s: QemuSpec): string[] {
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     ...(st.bios !== null ? ['-bios', st.bios] : []),
     '-kernel', s.kernel,
-    '-append', [...st.cmdline, ...s.cmdline].join(' '),
+    '-append', kernelCmdline(s).join(' '),
     '-drive', `file=${s.rootOverlay},if=none,id=root,format=qcow2,cache=${st.rootCache},discard=unmap`,
     '-device', 'virtio-blk-pci,drive=root,serial=root',
     ...s.dataDisks.flatMap((d) => [

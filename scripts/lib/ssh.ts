@@ -54,6 +54,8 @@ function last(text: string, n = 10): string[] {
 
 export class GuestSsh {
   private lost_: Error | null = null;
+  /** connection attempts it took, and why the failed ones failed (boot diagnostics) */
+  attempts: string[] = [];
 
   private constructor(private readonly client: Client) {
     client.on('error', (e) => (this.lost_ ??= e));
@@ -102,20 +104,23 @@ export class GuestSsh {
     const key = readFileSync(opts.privateKey);
     let delay = 100;
     let lastErr: unknown;
-    let attempts = 0;
+    const failures: string[] = [];
+    const t0 = Date.now();
     while (Date.now() < opts.deadlineMs) {
       if (!opts.isAlive()) throw new InfraError('QEMU exited while we were connecting over SSH');
-      attempts++;
       try {
-        return await GuestSsh.attempt(opts, key, Math.max(1000, Math.min(10_000, opts.deadlineMs - Date.now())));
+        const ssh = await GuestSsh.attempt(opts, key, Math.max(1000, Math.min(10_000, opts.deadlineMs - Date.now())));
+        ssh.attempts = [...failures, `connected after ${Date.now() - t0} ms`];
+        return ssh;
       } catch (e) {
         if (e instanceof HostKeyMismatch) throw e;
         lastErr = e;
+        failures.push(`${Date.now() - t0} ms: ${e instanceof Error ? e.message : String(e)}`);
       }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 1000);
     }
-    throw new InfraError(`SSH to 127.0.0.1:${opts.port} did not succeed in ${attempts} attempts: ${lastErr instanceof Error ? lastErr.message : String(lastErr)}`);
+    throw new InfraError(`SSH to 127.0.0.1:${opts.port} did not succeed in ${failures.length} attempts: ${lastErr instanceof Error ? lastErr.message : String(lastErr)}`, { details: failures.slice(-10) });
   }
 
   /** Why the connection ended, if it did. */

@@ -14,7 +14,7 @@ import { buildImage, type GuestImage } from './image.ts';
 import { createRunDir, reapStaleRuns, removeRunDisks, spawnOwned } from './lifecycle.ts';
 import { log } from './log.ts';
 import { runOk } from './proc.ts';
-import { freePort, isPortConflict, qemuArgs, qemuSettings, qmp, shellQuote } from './qemu.ts';
+import { freePort, hostHasInvariantTsc, isPortConflict, qemuArgs, qemuSettings, qmp, shellQuote } from './qemu.ts';
 import { GuestSsh, type ExecOptions, type ExecResult } from './ssh.ts';
 
 export type { ExecOptions, ExecResult } from './ssh.ts';
@@ -164,6 +164,7 @@ export class Vm {
       deadlineMs: Math.max(deadline, Date.now() + 15_000), isAlive: () => this.alive,
     });
     this.bootTimings = bootTimings(this.monitor.stageAt, Date.now() - t0);
+    if (this.ssh.attempts.length > 1) log.info(`vm: SSH took ${this.ssh.attempts.length} attempts: ${this.ssh.attempts.join('; ')}`);
   }
 
   /**
@@ -284,6 +285,7 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
       settings, accel, kernel: opts.kernel, cmdline: opts.cmdline ?? [], rootOverlay: overlay,
       dataDisks: Object.entries(data).map(([name, path]) => ({ name, path })), sshPort: port, runDir, vcpus, memMiB,
       extraArgs: opts.gdbPort !== undefined ? ['-gdb', `tcp:127.0.0.1:${opts.gdbPort}`] : [],
+      hostInvariantTsc: hostHasInvariantTsc(readFileSync('/proc/cpuinfo', 'utf8')),
     });
     writeFileSync(join(runDir, 'qemu.cmdline'), shellQuote(['qemu-system-x86_64', ...args]) + '\n');
     writeFileSync(join(runDir, 'console.log'), '');

@@ -1,7 +1,7 @@
 // The pure parts of the VM layer: QEMU argv, apt mirror parsing, host-key
 // pinning, the reaper's "is this our QEMU" test, boot timing breakdown.
 import test from 'ava';
-import { isPortConflict, qemuArgs, shellQuote, type QemuSettings } from '../../scripts/lib/qemu.ts';
+import { hostHasInvariantTsc, isPortConflict, kernelCmdline, qemuArgs, shellQuote, type QemuSettings } from '../../scripts/lib/qemu.ts';
 import { mirrorFromAptSources } from '../../scripts/lib/image.ts';
 import { hostKeyMatches } from '../../scripts/lib/ssh.ts';
 import { isOurQemu } from '../../scripts/lib/lifecycle.ts';
@@ -10,13 +10,13 @@ import { bootTimings } from '../../scripts/lib/vm.ts';
 const settings: QemuSettings = {
   vcpus: 2, memMiB: 2048, machine: 'q35,i8042=off', bios: null, cpu: { kvm: 'host', tcg: 'max' },
   rootCache: 'unsafe', dataDiskCache: 'none', dataDiskAio: 'threads', extraArgs: ['-device', 'virtio-rng-pci'],
-  cmdline: ['console=ttyS0', 'panic=-1'], bootTimeoutMs: { kvm: 30000, tcg: 90000 }, debugBootTimeoutMs: 300000, accelProbeTimeoutMs: 8000,
+  cmdline: ['console=ttyS0', 'panic=-1'], cmdlineFor: { tcg: ['lpj=1'], 'tcg+invariant-tsc': ['tsc=reliable'], kvm: [] }, bootTimeoutMs: { kvm: 30000, tcg: 90000 }, debugBootTimeoutMs: 300000, accelProbeTimeoutMs: 8000,
 };
 
 test('qemuArgs: accelerator, no reboot, SSH on loopback only, disks, console, QMP, pidfile', (t) => {
   const a = qemuArgs({
     settings, accel: 'tcg', kernel: '/k/bzImage', cmdline: ['uringlet.nosshd'], rootOverlay: '/run/x/root.qcow2',
-    dataDisks: [{ name: 'data0', path: '/run/x/data0.raw' }, { name: 'data1', path: '/d/shared.raw' }], sshPort: 40022, runDir: '/run/x', vcpus: 4, memMiB: 4096,
+    dataDisks: [{ name: 'data0', path: '/run/x/data0.raw' }, { name: 'data1', path: '/d/shared.raw' }], sshPort: 40022, runDir: '/run/x', vcpus: 4, memMiB: 4096, hostInvariantTsc: true,
   });
   const after = (flag: string): string[] => a.flatMap((v, i) => (v === flag ? [a[i + 1] ?? ''] : []));
   t.deepEqual(after('-accel'), ['tcg,thread=multi']);
@@ -24,7 +24,7 @@ test('qemuArgs: accelerator, no reboot, SSH on loopback only, disks, console, QM
   t.true(a.includes('-no-reboot') && a.includes('-nodefaults') && a.includes('-no-user-config'));
   t.deepEqual(after('-smp'), ['4']);
   t.deepEqual(after('-m'), ['4096']);
-  t.is(after('-append')[0], 'console=ttyS0 panic=-1 uringlet.nosshd');
+  t.is(after('-append')[0], 'console=ttyS0 panic=-1 lpj=1 tsc=reliable uringlet.nosshd');
   t.deepEqual(after('-netdev'), ['user,id=net0,hostfwd=tcp:127.0.0.1:40022-:22']);
   const drives = after('-drive');
   t.is(drives.length, 3);
@@ -35,10 +35,17 @@ test('qemuArgs: accelerator, no reboot, SSH on loopback only, disks, console, QM
   t.deepEqual(after('-chardev'), ['file,id=console,path=/run/x/console.log']);
   t.deepEqual(after('-qmp'), ['unix:/run/x/qmp.sock,server=on,wait=off']);
   t.deepEqual(after('-pidfile'), ['/run/x/qemu.pid']);
-  const kvm = qemuArgs({ settings: { ...settings, bios: '/usr/share/qemu/qboot.rom' }, accel: 'kvm', kernel: '/k', cmdline: [], rootOverlay: '/r', dataDisks: [], sshPort: 1, runDir: '/x', vcpus: 1, memMiB: 512, extraArgs: ['-gdb', 'tcp:127.0.0.1:1234'] });
+  const kvm = qemuArgs({ settings: { ...settings, bios: '/usr/share/qemu/qboot.rom' }, accel: 'kvm', kernel: '/k', cmdline: [], rootOverlay: '/r', dataDisks: [], sshPort: 1, runDir: '/x', vcpus: 1, memMiB: 512, extraArgs: ['-gdb', 'tcp:127.0.0.1:1234'], hostInvariantTsc: true });
+  t.is(kvm[kvm.indexOf('-append') + 1], 'console=ttyS0 panic=-1', 'KVM: no TCG workarounds');
   t.true(kvm.join(' ').includes('-accel kvm -cpu host'));
   t.true(kvm.join(' ').includes('-bios /usr/share/qemu/qboot.rom'));
   t.deepEqual(kvm.slice(-2), ['-gdb', 'tcp:127.0.0.1:1234']);
+});
+
+test('kernel command line: TCG extras only with an invariant host TSC; caller extras last', (t) => {
+  t.deepEqual(kernelCmdline({ settings, accel: 'tcg', cmdline: ['x=1'], hostInvariantTsc: false }), ['console=ttyS0', 'panic=-1', 'lpj=1', 'x=1']);
+  t.true(hostHasInvariantTsc('processor\t: 0\nflags\t\t: fpu tsc constant_tsc rep_good nonstop_tsc cpuid\n'));
+  t.false(hostHasInvariantTsc('flags\t\t: fpu tsc constant_tsc\n'));
 });
 
 test('shellQuote and port-conflict detection', (t) => {
