@@ -334,17 +334,17 @@ export function decide(c: MetricComparison, opts: Pick<AnalyzeOptions, 'alpha' |
     reasons.push(`insufficient samples (stock ${c.stock.n}, uringlet ${c.uringlet.n}; need >= 3 each)`);
     return 'insufficient';
   }
+  if (c.noiseFloorPct === undefined) {
+    reasons.push('no A/A noise floor for this metric (needs >= 2 stock boots, or an A/A arm): cannot tell a change from boot-to-boot noise');
+    return 'insufficient';
+  }
   const size = Math.abs(c.changePct);
   const significant = c.pAdj < opts.alpha;
   const practical = size >= opts.practicalThresholdPct;
-  const aboveFloor = c.noiseFloorPct !== undefined && size > c.noiseFloorPct;
+  const aboveFloor = size > c.noiseFloorPct;
   reasons.push(`p(adj) ${c.pAdj.toPrecision(2)} ${significant ? '<' : '>='} ${opts.alpha}`);
   reasons.push(`|Δ| ${fmt(size)}% ${practical ? '>=' : '<'} threshold ${opts.practicalThresholdPct}%`);
-  reasons.push(
-    c.noiseFloorPct === undefined
-      ? 'no A/A noise floor measured for this metric: cannot flag'
-      : `|Δ| ${fmt(size)}% ${aboveFloor ? '>' : '<='} A/A floor ${fmt(c.noiseFloorPct)}%`,
-  );
+  reasons.push(`|Δ| ${fmt(size)}% ${aboveFloor ? '>' : '<='} A/A floor ${fmt(c.noiseFloorPct)}%`);
   if (!(significant && practical && aboveFloor)) return 'no-change';
   return c.gainPct > 0 ? 'improvement' : 'regression';
 }

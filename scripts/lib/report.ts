@@ -27,7 +27,7 @@ const mark: Record<Verdict, string> = {
   improvement: '▲ better',
   regression: '▼ WORSE',
   'no-change': '~ no sig. change',
-  insufficient: '? insufficient',
+  insufficient: '? no verdict',
   failed: '✗ FAILED',
 };
 

@@ -324,6 +324,10 @@ export function buildSummary(i: SummaryInput): Summary {
   if (stockFailed.size > 0) raise(2, `benchmark runs failed on stock too (workload or guest problem): ${[...stockFailed].join(', ')}`);
   const smokeFails = smoke.filter((x) => !x.ok && x.arm === 'uringlet');
   if (smokeFails.length > 0) raise(1, `smoke runs failed on uringlet: ${[...new Set(smokeFails.map((x) => `${x.variant}/${x.point}`))].join(', ')}`);
+  const undecided = analysis.comparisons.filter((c) => c.primary && c.verdict === 'insufficient');
+  if (undecided.length > 0) {
+    reasons.push(`${undecided.length} of ${analysis.comparisons.filter((c) => c.primary).length} benchmark points without a verdict (${undecided[0]!.reasons[0] ?? 'insufficient data'})`);
+  }
   const notRun = tests.filter((t) => t.state === 'not-run');
   if (notRun.length > 0) reasons.push(`NOT RUN: ${[...new Set(notRun.map((t) => t.suite))].join(', ')} (see report)`);
   if (!i.complete) raise(2, 'the run is incomplete');

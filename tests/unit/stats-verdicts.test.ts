@@ -127,3 +127,11 @@ test('p-values are adjusted within two families: primary metrics, and the rest',
   t.is(iops.pAdj, iops.p, 'a family of one primary comparison is not diluted by 20 secondary ones');
   t.is(iops.verdict, 'improvement');
 });
+
+test('without an A/A floor (one stock boot) even a huge change gets no verdict', (t) => {
+  const r = recs('w@d=1', { stock: [[100, 101, 99, 102]], uringlet: [[10, 11, 9, 12]] });
+  const c = analyze([pt('w@d=1')], r, opts).comparisons[0]!;
+  t.is(c.noiseFloorPct, undefined);
+  t.is(c.verdict, 'insufficient');
+  t.regex(c.reasons[0]!, /no A\/A noise floor/);
+});

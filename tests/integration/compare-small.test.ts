@@ -1,0 +1,72 @@
+// A small real comparison: both kernels built from the cache (base + patches/),
+// booted in QEMU, the RFC workload at three depths and the submit-latency
+// probe, 3 runs on one boot per kernel. Checks the run directory, the
+// report's contents and the exit code. Needs the uringlet series in patches/.
+import test from 'ava';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCompare } from '../../scripts/lib/compare-run.ts';
+import { realPlatform } from '../../scripts/lib/compare-platform.ts';
+import { paths } from '../../scripts/lib/paths.ts';
+import type { Summary } from '../../scripts/lib/results.ts';
+
+test('compare: a small real stock-vs-uringlet run produces a complete, honest report', async (t) => {
+  const patches = existsSync(paths.patches()) ? readdirSync(paths.patches()).filter((f) => f.endsWith('.patch')) : [];
+  if (patches.length === 0) {
+    t.fail(`patches/ (${paths.patches()}) has no .patch files: the comparison needs the uringlet series to build the patched kernel`);
+    return;
+  }
+  const root = mkdtempSync(join(tmpdir(), 'compare-it-'));
+  const outcome = await runCompare(
+    {
+      profile: 'quick',
+      workloads: ['rfc-xfs-randwrite', 'submit-latency'],
+      boots: 1,
+      runs: 3,
+      runtimeSec: 2,
+      rampSec: 0,
+      tests: false,
+      resultsRoot: root,
+      command: 'integration test: compare-small',
+    },
+    await realPlatform(),
+  );
+  const s = JSON.parse(readFileSync(join(outcome.dir, 'summary.json'), 'utf8')) as Summary;
+  t.is(outcome.exitCode, s.exitCode);
+  t.true(s.complete);
+  t.deepEqual(s.kernelFailures, [], 'no kernel failure during a small comparison');
+  t.deepEqual(s.analysis.failures, [], 'every benchmark run produced numbers');
+  // Only one stock boot: no A/A floor, so no verdict is possible and nothing may fail the run.
+  t.is(s.exitCode, 0, s.exitReasons.join('; '));
+  t.true(s.analysis.comparisons.filter((c) => c.primary).every((c) => c.verdict === 'insufficient'));
+  t.true(s.exitReasons.some((r) => /4 of 4 benchmark points without a verdict \(no A\/A noise floor/.test(r)), s.exitReasons.join('; '));
+  t.is(s.host.guestFio, 'fio-3.33');
+  t.regex(s.host.accelerator ?? '', /^(kvm|tcg)$/);
+
+  // 3 fio points + 1 probe, 3 runs each, on both kernels.
+  for (const key of ['rfc-xfs-randwrite@iodepth=1', 'rfc-xfs-randwrite@iodepth=8', 'rfc-xfs-randwrite@iodepth=32']) {
+    const c = s.analysis.comparisons.find((x) => x.point === key && x.metric === 'iops')!;
+    t.is(c.stock.n, 3, key);
+    t.is(c.uringlet.n, 3, key);
+    t.true(c.stock.mean > 100 && c.uringlet.mean > 100, `${key}: ${c.stock.mean} / ${c.uringlet.mean} IOPS`);
+  }
+  // The probe measured the headline: stock blocks ~200 ms in enter, uringlet returns at once.
+  const enter = s.analysis.comparisons.find((x) => x.point === 'submit-latency' && x.metric === 'iovec_fault_enter_us_p50')!;
+  t.true(enter.stock.median > 150_000, `stock enter ${enter.stock.median} µs`);
+  t.true(enter.uringlet.median < 50_000, `uringlet enter ${enter.uringlet.median} µs`);
+  t.is(s.rfc.rows.filter((r) => r.ourRatio !== undefined).length, 3);
+
+  const md = readFileSync(join(outcome.dir, 'report.md'), 'utf8');
+  t.regex(md, /\| iodepth \| stock ±%stddev \| %change \| uringlet ±%stddev \|/);
+  t.regex(md, /## Against the 2022 RFC/);
+  t.regex(md, /no A\/A|Noise floor/);
+  const html = readFileSync(join(outcome.dir, 'report.html'), 'utf8');
+  t.true((html.match(/<svg /g) ?? []).length >= 3);
+  for (const f of ['plan.json', 'host.json', 'build.json', 'commands.txt', 'boots/default-stock-0.json', 'boots/default-uringlet-0.json', 'logs/default-stock-0.console.log']) {
+    t.true(existsSync(join(outcome.dir, f)), f);
+  }
+  const raws = readdirSync(join(outcome.dir, 'raw', 'default-uringlet-0'));
+  t.is(raws.filter((f) => f.endsWith('.fio.json')).length, 9);
+  t.regex(readFileSync(join(outcome.dir, 'commands.txt'), 'utf8'), /io_uring_uringlet_force/);
+});
