@@ -1,12 +1,15 @@
 // A small real comparison: both kernels built from the cache (base + patches/),
 // booted in QEMU, the RFC workload at three depths and the submit-latency
-// probe, 3 runs on one boot per kernel. Checks the run directory, the
-// report's contents and the exit code. Needs the uringlet series in patches/.
+// probe, 3 runs on one boot per kernel. The first attempt is interrupted by
+// an injected infrastructure error before the uringlet boot and continued
+// with --resume. Checks the run directory, the report's contents and the
+// exit code. Needs the uringlet series in patches/.
 import test from 'ava';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCompare } from '../../scripts/lib/compare-run.ts';
+import { runCompare, type Platform } from '../../scripts/lib/compare-run.ts';
+import { InfraError } from '../../scripts/lib/errors.ts';
 import { realPlatform } from '../../scripts/lib/compare-platform.ts';
 import { paths } from '../../scripts/lib/paths.ts';
 import type { Summary } from '../../scripts/lib/results.ts';
@@ -18,20 +21,34 @@ test('compare: a small real stock-vs-uringlet run produces a complete, honest re
     return;
   }
   const root = mkdtempSync(join(tmpdir(), 'compare-it-'));
-  const outcome = await runCompare(
-    {
-      profile: 'quick',
-      workloads: ['rfc-xfs-randwrite', 'submit-latency'],
-      boots: 1,
-      runs: 3,
-      runtimeSec: 2,
-      rampSec: 0,
-      tests: false,
-      resultsRoot: root,
-      command: 'integration test: compare-small',
-    },
-    await realPlatform(),
-  );
+  const opts = {
+    profile: 'quick',
+    workloads: ['rfc-xfs-randwrite', 'submit-latency'],
+    boots: 1,
+    runs: 3,
+    runtimeSec: 2,
+    rampSec: 0,
+    tests: false,
+    resultsRoot: root,
+    command: 'integration test: compare-small',
+  };
+  // First attempt: the host "fails" before the uringlet boot (an infrastructure
+  // error injected at the platform boundary). The finished stock boot must survive.
+  const real = await realPlatform();
+  const failing: Platform = {
+    ...real,
+    withGuest: (spec, fn) => (spec.arm === 'uringlet' ? Promise.reject(new InfraError('injected: QEMU would not start')) : real.withGuest(spec, fn)),
+  };
+  await t.throwsAsync(runCompare(opts, failing), { instanceOf: InfraError, message: /injected/ });
+  const partial = readdirSync(root).filter((d) => d.endsWith('.partial'));
+  t.is(partial.length, 1, 'the interrupted run stays as <id>.partial');
+  const id = partial[0]!.replace(/\.partial$/, '');
+  const stockBoot = readFileSync(join(root, partial[0]!, 'boots', 'default-stock-0.json'), 'utf8');
+
+  // --resume: only the uringlet boot runs; the stock boot file is reused as is.
+  const outcome = await runCompare({ ...opts, resume: id }, await realPlatform());
+  t.is(readFileSync(join(outcome.dir, 'boots', 'default-stock-0.json'), 'utf8'), stockBoot);
+  t.is(outcome.dir, join(root, id));
   const s = JSON.parse(readFileSync(join(outcome.dir, 'summary.json'), 'utf8')) as Summary;
   t.is(outcome.exitCode, s.exitCode);
   t.true(s.complete);
