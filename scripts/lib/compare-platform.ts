@@ -116,6 +116,7 @@ export async function realPlatform(): Promise<Platform> {
             memMiB: spec.memoryMiB,
             dataDisks: [{ name: 'data', sizeMiB: spec.dataDiskMiB, path: spec.dataDisk }],
             runDir,
+            debugKernel: spec.variant === 'debug',
           },
           async (vm) => {
             consoleSrc = vm.consoleLogPath;

@@ -220,7 +220,8 @@ interface BootContext {
 
 async function sh(ctx: BootContext, cmd: string, timeoutSec = 120): Promise<GuestResult> {
   ctx.record(cmd);
-  return ctx.guest.exec(cmd, { timeoutSec });
+  // Debug kernels (KASAN, lockdep) run everything several times slower.
+  return ctx.guest.exec(cmd, { timeoutSec: ctx.slot.variant.name === 'debug' ? timeoutSec * 5 : timeoutSec });
 }
 
 async function mustSh(ctx: BootContext, cmd: string, what: string, timeoutSec = 120): Promise<string> {
