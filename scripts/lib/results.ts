@@ -266,7 +266,8 @@ export function newTestFailures(tests: readonly TestSuiteResult[]): { suite: str
 }
 
 export function buildSummary(i: SummaryInput): Summary {
-  const compared = i.profile.variants.find((v) => v.benchmarks === 'compare')?.name ?? 'default';
+  // A profile without a 'compare' variant (smoke only) compares nothing.
+  const compared = i.profile.variants.find((v) => v.benchmarks === 'compare')?.name ?? '';
   const records = i.boots.flatMap((b) => b.records);
   const infos = i.points.map(pointInfo);
   const analysis = analyze(infos, records, {

@@ -2,6 +2,7 @@ import test from 'ava';
 import { renderMarkdown, renderTerminal, losses } from '../../scripts/lib/report.ts';
 import { renderHtml, lineChart } from '../../scripts/lib/report-html.ts';
 import { fixtureSummary } from './report-fixture.ts';
+import type { BootRecord } from '../../scripts/lib/results.ts';
 
 test('summary verdicts: the depth-1 loss is a regression (exit 1), the null_blk loss is known and does not fail', (t) => {
   const s = fixtureSummary();
@@ -92,4 +93,31 @@ test('lineChart: log2 x axis for depths, error bars only where stddev > 0', (t) 
   t.regex(svg, /cx="70\.0"/);
   t.regex(svg, /cx="540\.0"/);
   t.regex(svg, /cx="258\.0"/);
+});
+
+test('smoke runs (debug variant) are not compared, listed, and a uringlet smoke failure exits 1', async (t) => {
+  const { buildSummary } = await import('../../scripts/lib/results.ts');
+  const { loadMatrix, planPoints } = await import('../../scripts/lib/workloads.ts');
+  const { fixtureBoots, fixtureProfile } = await import('./report-fixture.ts');
+  const profile = { ...fixtureProfile(), variants: [{ name: 'default', benchmarks: 'compare' as const, tests: true }, { name: 'debug', benchmarks: 'smoke' as const, tests: true }] };
+  const boots = fixtureBoots();
+  const smoke = ['stock', 'uringlet'].map((arm): BootRecord => ({
+    ...boots[0]!,
+    arm: arm as 'stock' | 'uringlet',
+    variant: 'debug',
+    tests: [],
+    records: [{ arm: arm as 'stock' | 'uringlet', variant: 'debug', boot: 0, rep: 0, point: 'nullblk-dio-randread@iodepth=1', metrics: (arm === 'stock' ? { iops: 100 } : {}) as Record<string, number>, ...(arm === 'uringlet' ? { error: "job 'nullblk-randread' failed: errno 5 (EIO)" } : {}) }],
+  }));
+  const m = loadMatrix();
+  const s = buildSummary({
+    runId: 'r', profile, matrix: m, points: planPoints(m, profile), boots: [...boots, ...smoke],
+    host: { hostname: 'h', cpuModel: 'c', cpus: 2, memoryGiB: 1, os: 'o', kernel: 'k', qemu: 'q', gcc: 'g', node: 'n' },
+    kernels: [], startedAt: '2026-11-24T10:00:00Z', finishedAt: '2026-11-24T10:01:00Z', command: 'c', complete: true,
+  });
+  t.deepEqual(s.smoke.map((x) => [x.variant, x.arm, x.ok]), [['debug', 'stock', true], ['debug', 'uringlet', false]]);
+  t.true(s.exitReasons.some((r) => /smoke runs failed on uringlet: debug\/nullblk-dio-randread@iodepth=1/.test(r)));
+  // the debug records did not leak into the comparison
+  const nb = s.analysis.comparisons.find((c) => c.point === 'nullblk-dio-randread@iodepth=1' && c.metric === 'iops')!;
+  t.is(nb.stock.n, 6);
+  t.regex(renderMarkdown(s), /smoke nullblk-dio-randread@iodepth=1 on debug\/uringlet: job 'nullblk-randread' failed/);
 });
