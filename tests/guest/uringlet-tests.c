@@ -312,8 +312,13 @@ static void test_never_blocks(const char *what)
 	if (!ul_flag) {
 		ok(!ret && blocked >= 0, name, "stock baseline: enter blocked %.1f ms", t_enter);
 	} else {
-		/* microseconds on real hardware; TCG emulation adds ~0.5 ms */
-		ok(!ret && t_enter < 5.0 && blocked >= 0, name, "enter took %.3f ms (bound 5 ms)", t_enter);
+		/*
+		 * Microseconds on real hardware, ~0.1-0.4 ms under TCG; on a
+		 * loaded TCG host up to ~12 ms was seen. The bound proves that
+		 * enter did not wait for the 200 ms fault; the latency itself is
+		 * a benchmark (tests/bench/submit-latency), not this test.
+		 */
+		ok(!ret && t_enter < 50.0 && blocked >= 0, name, "enter took %.3f ms (bound 50 ms, the fault takes 200 ms)", t_enter);
 		if (!strcmp(what, "writev iovec"))
 			ok(!ret && blocked == 15, "hand-off: NOPs queued behind a blocked SQE complete first", "blocked SQE completed at position %d", blocked);
 	}
