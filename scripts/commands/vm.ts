@@ -8,10 +8,11 @@ import type { Command } from './types.ts';
 import { UserError } from '../lib/errors.ts';
 import { buildImage } from '../lib/image.ts';
 import { resolveKernel } from '../lib/kernels.ts';
-import { withVm, type Vm } from '../lib/vm.ts';
+import { bootVm, withVm, type BootOptions, type BootTimings, type Vm } from '../lib/vm.ts';
 
 const usage = `usage: uringlet vm --kernel stock|uringlet|PATH [--variant default|debug] [--vcpus N] [--mem MiB]
-                   [--disk MiB]... [--append ARG]... [--timeout SEC] [--keep] [-- CMD...]`;
+                   [--disk MiB]... [--append ARG]... [--timeout SEC] [--keep] [--gdb PORT] [-- CMD...]
+       uringlet vm --kernel ... --bench N      boot N times, print the boot time breakdown (median)`;
 
 function num(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
@@ -31,6 +32,27 @@ function interactive(vm: Vm): number {
   return r.status ?? 255;
 }
 
+/** Boot `n` times in a row; print each breakdown and the medians. */
+async function benchBoots(opts: BootOptions, n: number): Promise<number> {
+  const keys = ['qemuToKernelMs', 'kernelToInitMs', 'initToSshdMs', 'sshdToSshMs', 'toSshMs'] as const;
+  const rows: BootTimings[] = [];
+  for (let i = 0; i < n; i++) {
+    const vm = await bootVm(opts);
+    rows.push(vm.bootTimings);
+    await vm.shutdown();
+  }
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 === 1 ? (s[(s.length - 1) / 2] ?? 0) : Math.round(((s[s.length / 2 - 1] ?? 0) + (s[s.length / 2] ?? 0)) / 2);
+  };
+  const fmt = (r: Record<string, number | null>): string => keys.map((k) => String(r[k] ?? '-').padStart(11)).join('');
+  process.stdout.write(`${'boot'.padEnd(8)}${['qemu->krn', 'krn->init', 'init->sshd', 'sshd->ssh', 'total'].map((h) => h.padStart(11)).join('')}  (ms)\n`);
+  rows.forEach((r, i) => process.stdout.write(`${String(i + 1).padEnd(8)}${fmt({ ...r })}\n`));
+  const med = Object.fromEntries(keys.map((k) => [k, median(rows.map((r) => r[k] ?? 0))]));
+  process.stdout.write(`${'median'.padEnd(8)}${fmt(med)}\n`);
+  return 0;
+}
+
 const command: Command = {
   summary: 'boot a kernel in QEMU and run a command over SSH (or open a shell)',
   async run(argv) {
@@ -48,6 +70,8 @@ const command: Command = {
         append: { type: 'string', multiple: true },
         timeout: { type: 'string' },
         keep: { type: 'boolean', default: false },
+        gdb: { type: 'string' },
+        bench: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -62,13 +86,19 @@ const command: Command = {
     const vcpus = num(values.vcpus, '--vcpus');
     const memMiB = num(values.mem, '--mem');
     const timeout = num(values.timeout, '--timeout');
+    const gdbPort = num(values.gdb, '--gdb');
+    const opts: BootOptions = {
+      kernel: bzImage, image, dataDisks, keepRunDir: values.keep ?? false, debugKernel: values.variant === 'debug',
+      ...(vcpus !== undefined ? { vcpus } : {}),
+      ...(memMiB !== undefined ? { memMiB } : {}),
+      ...(values.append ? { cmdline: values.append } : {}),
+      ...(gdbPort !== undefined ? { gdbPort } : {}),
+    };
+    const bench = num(values.bench, '--bench');
+    if (bench !== undefined) return benchBoots(opts, bench);
+    if (gdbPort !== undefined) process.stderr.write(`gdb: gdb -ex 'target remote 127.0.0.1:${gdbPort}' <build dir>/vmlinux\n`);
     return withVm(
-      {
-        kernel: bzImage, image, dataDisks, keepRunDir: values.keep ?? false, debugKernel: values.variant === 'debug',
-        ...(vcpus !== undefined ? { vcpus } : {}),
-        ...(memMiB !== undefined ? { memMiB } : {}),
-        ...(values.append ? { cmdline: values.append } : {}),
-      },
+      opts,
       async (vm) => {
         if (guestCmd.length === 0) return interactive(vm);
         // One argument is taken as a shell command line; several are joined like ssh does.

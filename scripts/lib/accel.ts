@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { writeJsonAtomic } from './atomic.ts';
 import { paths } from './paths.ts';
 import { log } from './log.ts';
+import { qemuSettings } from './qemu.ts';
 
 export type Accel = 'kvm' | 'tcg';
 export interface AccelProbe {
@@ -29,11 +30,13 @@ function kvmDeviceUsable(): boolean {
   }
 }
 
-/** Boot `kernel` under KVM for at most `timeoutMs`; true if it printed its banner. */
+/** Boot `kernel` under KVM on our machine type for at most `timeoutMs`; true if it printed its banner. */
 async function kernelBootsUnderKvm(kernel: string, timeoutMs: number): Promise<boolean> {
+  const st = qemuSettings();
   const r = await execa(
     'qemu-system-x86_64',
-    ['-accel', 'kvm', '-cpu', 'host', '-m', '256', '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    ['-accel', 'kvm', '-cpu', st.cpu.kvm, '-machine', st.machine, ...(st.bios !== null ? ['-bios', st.bios] : []), '-m', '256',
+      '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
       '-serial', 'stdio', '-kernel', kernel, '-append', 'console=ttyS0 panic=-1 earlyprintk=serial'],
     { reject: false, timeout: timeoutMs, all: true },
   );
@@ -52,10 +55,11 @@ export async function probeAccelerator(opts: { kernel?: string; refresh?: boolea
   if (opts.kernel === undefined || !existsSync(opts.kernel)) {
     return { accel: 'tcg', reason: '/dev/kvm exists but no kernel is built yet to probe it; assuming TCG' };
   }
-  const ok = await kernelBootsUnderKvm(opts.kernel, 8000);
+  const timeoutMs = qemuSettings().accelProbeTimeoutMs;
+  const ok = await kernelBootsUnderKvm(opts.kernel, timeoutMs);
   const result: AccelProbe = ok
     ? { accel: 'kvm', reason: 'a probe kernel booted under KVM' }
-    : { accel: 'tcg', reason: '/dev/kvm exists but a KVM guest printed nothing within 8 s (no nested virtualization?)' };
+    : { accel: 'tcg', reason: `/dev/kvm exists but a KVM guest printed nothing within ${timeoutMs / 1000} s (no nested virtualization?)` };
   writeJsonAtomic(cache, result);
   log.info(`accelerator: ${result.accel} (${result.reason})`);
   return result;
