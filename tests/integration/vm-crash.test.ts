@@ -15,10 +15,13 @@ function processesNaming(dir: string): number[] {
 
 const ready = (async () => ({ kernel: (await buildKernel({ kernel: 'stock' })).bzImage, image: await buildImage() }))();
 
-test('echo c > /proc/sysrq-trigger is a kernel panic with its title, and QEMU exits', async (t) => {
+test('echo c > /proc/sysrq-trigger is a kernel panic with its title; QEMU exits; a second VM booted alongside is unaffected', async (t) => {
   const { kernel, image } = await ready;
-  const vm = await bootVm({ kernel, image });
+  // two runs at the same time: own run dirs, ports and disks
+  const [vm, other] = await Promise.all([bootVm({ kernel, image }), bootVm({ kernel, image })]);
   try {
+    t.not(vm.runDir, other.runDir);
+    t.not(vm.port, other.port);
     const err = await t.throwsAsync(vm.exec('echo c > /proc/sysrq-trigger; sleep 30', { timeoutMs: 60_000 }));
     t.true(err instanceof KernelFailure, String(err));
     const f = err as KernelFailure;
@@ -32,8 +35,10 @@ test('echo c > /proc/sysrq-trigger is a kernel panic with its title, and QEMU ex
     while (vm.alive && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     t.false(vm.alive);
     t.throws(() => vm.checkConsole(), { instanceOf: KernelFailure, message: /sysrq triggered crash/ });
+    t.is((await other.exec('echo still-here', { timeoutMs: 30_000 })).stdout, 'still-here\n');
+    t.notThrows(() => other.checkConsole());
   } finally {
-    await vm.shutdown();
+    await Promise.all([vm.shutdown(), other.shutdown()]);
   }
 });
 
