@@ -152,7 +152,10 @@ export class GuestSsh {
       // found and killed: OpenSSH refuses "signal" requests for root sessions
       // ("session signalling requires privilege separation").
       const tag = randomBytes(8).toString('hex');
+      let timedOut = false;
       const timer = setTimeout(() => {
+        // The kill below ends the command with SIGKILL: that is still a timeout.
+        timedOut = true;
         try {
           stream?.signal('KILL');
         } catch {
@@ -187,6 +190,7 @@ export class GuestSsh {
           opts.onStderr?.(t);
         });
         s.on('close', () => {
+          if (timedOut) return;
           if (code === null && signal === null) {
             settle(new KernelFailure('ssh-lost', `SSH connection lost during \`${cmd}\`${this.lost_ ? ` (${this.lost_.message})` : ''}`, {
               details: last(stdout).map((l) => `stdout: ${l}`),
