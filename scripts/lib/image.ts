@@ -5,7 +5,7 @@
 //   <hash>/root.img      the bootable image (base + init.sh + sshd_config + keys)
 // so editing the init or sshd settings rebuilds in seconds, not a minute.
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from './atomic.ts';
 import { InfraError } from './errors.ts';
@@ -13,7 +13,7 @@ import { ensureHost } from './host.ts';
 import { LogFile, log } from './log.ts';
 import { paths } from './paths.ts';
 import { runOk } from './proc.ts';
-import { withFileLock } from './lifecycle.ts';
+import { procStartTime, withFileLock } from './lifecycle.ts';
 
 export interface GuestImage {
   /** recipe hash: the image's identity */
@@ -242,6 +242,31 @@ async function buildFinal(hash: string, recipe: Recipe, mirror: string): Promise
   renameSync(tmp, dir);
 }
 
+/**
+ * Old images and bases (other recipes) untouched for `days`, and build
+ * directories of builders that died. Recent ones stay: another checkout (or a
+ * VM booting right now) may still use them.
+ */
+export function pruneImages(keep: { hash: string; baseHash: string }, days = 2): string[] {
+  const root = paths.images();
+  if (!existsSync(root)) return [];
+  const removed: string[] = [];
+  for (const name of readdirSync(root)) {
+    const p = join(root, name);
+    const old = Date.now() - statSync(p).mtimeMs > days * 86400_000;
+    const deadBuilder = /^\.(build|base)-[0-9a-f]+-(\d+)$/.exec(name);
+    const stale =
+      (/^[0-9a-f]{16}$/.test(name) && name !== keep.hash && old) ||
+      (/^base-[0-9a-f]{16}$/.test(name) && name !== `base-${keep.baseHash}` && old) ||
+      (deadBuilder !== null && procStartTime(Number(deadBuilder[2])) === null);
+    if (stale) {
+      rmSync(p, { recursive: true, force: true });
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
 /** The guest image for the current recipe: cached, built on first use (one builder at a time). */
 export async function buildImage(): Promise<GuestImage> {
   const recipe = loadRecipe();
@@ -255,6 +280,8 @@ export async function buildImage(): Promise<GuestImage> {
       if (ready()) return; // another process built it while we waited
       await ensureHost('image');
       await log.step(`building guest image ${hash} (${recipe.suite}, mirror ${mirror})`, () => buildFinal(hash, recipe, mirror));
+      const removed = pruneImages({ hash, baseHash: baseHash(recipe, mirror) });
+      if (removed.length > 0) log.info(`removed old guest images: ${removed.join(' ')}`);
     });
   }
   return loadImage(dir, hash);
