@@ -1,15 +1,10 @@
 // End to end on real parts: build both kernels (cached), the image, boot each
-// kernel in QEMU, run the guest suite over SSH. Also the VM failure paths.
+// kernel in QEMU, run the guest suite over SSH.
 import test from 'ava';
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { buildAll } from '../../scripts/lib/kbuild.ts';
 import { buildImage } from '../../scripts/lib/image.ts';
 import { buildGuestTests, runGuestTests } from '../../scripts/lib/guest-tests.ts';
-import { bootVm, withVm } from '../../scripts/lib/vm.ts';
-import { KernelFailure } from '../../scripts/lib/errors.ts';
-import { paths, repoRoot } from '../../scripts/lib/paths.ts';
+import { withVm } from '../../scripts/lib/vm.ts';
 
 const built = (async () => {
   const kernels = await buildAll();
@@ -47,63 +42,5 @@ test.serial('guest suite on the stock kernel records the baseline (enter blocks)
   });
 });
 
-test.serial('a kernel panic is a KernelFailure with its title', async (t) => {
-  const { stock, image } = await built;
-  const vm = await bootVm({ kernel: stock.bzImage, image });
-  try {
-    const err = await t.throwsAsync(vm.exec('echo c > /proc/sysrq-trigger; sleep 30', { timeoutMs: 60000 }));
-    t.true(err instanceof KernelFailure);
-    t.is((err as KernelFailure).type, 'panic');
-    t.regex((err as KernelFailure).title, /sysrq triggered crash/);
-  } finally {
-    await vm.shutdown();
-  }
-});
-
-test.serial('a guest whose init never starts sshd is a boot timeout naming the stage', async (t) => {
-  const { stock, image } = await built;
-  const err = await t.throwsAsync(bootVm({ kernel: stock.bzImage, image, cmdline: ['uringlet.nosshd'], bootTimeoutMs: 20000 }));
-  t.true(err instanceof KernelFailure);
-  t.is((err as KernelFailure).type, 'boot-timeout');
-  t.regex((err as KernelFailure).message, /stage reached: init/);
-});
-
-test.serial('killing sshd mid-command is SSH lost', async (t) => {
-  const { stock, image } = await built;
-  await withVm({ kernel: stock.bzImage, image }, async (vm) => {
-    const err = await t.throwsAsync(vm.exec('sleep 1; pkill -KILL sshd; sleep 20', { timeoutMs: 60000 }));
-    t.true(err instanceof KernelFailure);
-    t.is((err as KernelFailure).type, 'ssh-lost');
-  });
-});
-
-test.serial('Ctrl-C during a boot leaves no QEMU behind', async (t) => {
-  const { stock } = await built;
-  const before = new Set(readdirSync(paths.runs()));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts/cli.ts'), 'vm', '--kernel', stock.bzImage, '--', 'sleep 60'], { stdio: 'ignore' });
-  // wait until its QEMU runs
-  let runDir = '';
-  for (let i = 0; i < 200 && runDir === ''; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    for (const d of readdirSync(paths.runs())) if (!before.has(d) && existsSync(join(paths.runs(), d, 'qemu.pid'))) runDir = join(paths.runs(), d);
-  }
-  t.not(runDir, '', 'QEMU started');
-  const pid = Number(readFileSync(join(runDir, 'qemu.pid'), 'utf8'));
-  // npx -> node: signal the whole group's leader's child by name
-  child.kill('SIGINT');
-  await new Promise((r) => child.once('exit', r));
-  // gone, or a zombie waiting for init to reap it (it no longer runs)
-  const running = (): boolean => {
-    try {
-      return !/^\d+ \([^)]*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    } catch {
-      return false;
-    }
-  };
-  let alive = running();
-  for (let i = 0; i < 50 && alive; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    alive = running();
-  }
-  t.false(alive, `QEMU ${pid} is gone`);
-});
+// The VM failure paths (panic, boot timeout, SSH lost, Ctrl-C) are covered by
+// tests/integration/vm-{crash,boot,lifecycle}.test.ts.
