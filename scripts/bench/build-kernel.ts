@@ -1,40 +1,64 @@
-// Benchmark (not a test): how long build-kernel takes here for the
-// maintainer's common cases. Writes results/bench/build-kernel-<time>.json.
-//   no-op:     nothing changed, both kernels
-//   one-line:  a comment line added to io_uring/uringlet.c in the uringlet tree
-// Run: npx tsx scripts/bench/build-kernel.ts [--reps N]
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+// Benchmark (not a test): how long build-kernel takes here. Runs in a scratch
+// cache (scratch-cache.ts), so the managed trees, where a maintainer may be
+// working, are never edited. Records:
+//   fresh trees:  stock + uringlet built in new trees (shared ccache: the
+//                 "second kernel" case; with --cold an empty ccache: a cold build)
+//   no-op:        build-kernel (both kernels) with nothing changed
+//   one-line:     one line of code changed in io_uring/ of the uringlet tree
+// Writes results/bench/build-kernel-<time>.json.
+// Run: nice npx tsx scripts/bench/build-kernel.ts [--reps N] [--cold]
+import { appendFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { cpus } from 'node:os';
-import { buildAll, buildKernel } from '../lib/kbuild.ts';
+import { parseArgs } from 'node:util';
+import { buildAll, buildKernel, readMetadata, type KernelBuild } from '../lib/kbuild.ts';
 import { writeJsonAtomic } from '../lib/atomic.ts';
 import { paths } from '../lib/paths.ts';
+import { withScratchCache } from './scratch-cache.ts';
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
+const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, cold: { type: 'boolean', default: false } } });
+const reps = Number(values.reps);
+
+async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const t = Date.now();
-  await fn();
-  return (Date.now() - t) / 1000;
+  const r = await fn();
+  return [Math.round((Date.now() - t) / 100) / 10, r];
 }
 
-const reps = Number(process.argv[process.argv.indexOf('--reps') + 1] || 3);
-const { uringlet } = await buildAll();
-if (uringlet === null) throw new Error('patches/ is empty');
-const noop: number[] = [];
-const oneLine: number[] = [];
-const file = join(uringlet.tree, 'io_uring/uringlet.c');
-const original = readFileSync(file, 'utf8');
-try {
-  for (let i = 0; i < reps; i++) {
-    noop.push(await timed(() => buildAll()));
-    appendFileSync(file, `/* bench ${Date.now()} */\n`);
-    oneLine.push(await timed(() => buildKernel({ kernel: 'uringlet' })));
-    writeFileSync(file, original);
-  }
-} finally {
-  writeFileSync(file, original);
-  await buildKernel({ kernel: 'uringlet' });
+function summary(b: KernelBuild): { compiledFiles: number; ccacheHitRate: number | null; makeSec: number } {
+  const m = readMetadata(b);
+  return { compiledFiles: m.build.compiledFiles, ccacheHitRate: m.ccache.hitRate, makeSec: m.build.durationSec };
 }
-const out = { date: new Date().toISOString(), cpus: cpus().length, cpu: cpus()[0]?.model, reps, noopSec: noop, oneLineIoUringSec: oneLine };
+
+const load = { before: loadavg()[0] };
+const result = await withScratchCache({ shareCcache: !values.cold }, async ({ kernelSrc }) => {
+  const [stockSec, stock] = await timed(() => buildKernel({ kernel: 'stock', kernelSrc }));
+  const [uringletSec, uringlet] = await timed(() => buildKernel({ kernel: 'uringlet', kernelSrc }));
+  const noop: number[] = [];
+  const oneLine: { sec: number; compiledFiles: number }[] = [];
+  const file = join(uringlet.tree, 'io_uring', 'uringlet.c');
+  for (let i = 0; i < reps; i++) {
+    noop.push((await timed(() => buildAll({ kernelSrc })))[0]);
+    // A real code change (a new global), not a comment: ccache must miss on it.
+    appendFileSync(file, `int uringlet_bench_${process.pid}_${i};\n`);
+    const [sec, b] = await timed(() => buildKernel({ kernel: 'uringlet', kernelSrc }));
+    oneLine.push({ sec, compiledFiles: summary(b).compiledFiles });
+  }
+  return {
+    freshTrees: { ccache: values.cold ? 'empty' : 'shared (warm)', stockSec, uringletSec, totalSec: stockSec + uringletSec, stock: summary(stock), uringlet: summary(uringlet) },
+    noopSec: noop,
+    oneLineIoUring: oneLine,
+    oneLineFile: 'io_uring/uringlet.c',
+  };
+});
+const out = {
+  date: new Date().toISOString(),
+  cpus: cpus().length,
+  cpu: cpus()[0]?.model,
+  loadavg1: { before: load.before, after: loadavg()[0] },
+  reps,
+  ...result,
+};
 const path = join(paths.results(), 'bench', `build-kernel-${out.date.replace(/[:.]/g, '-')}.json`);
 writeJsonAtomic(path, out);
 process.stdout.write(`${JSON.stringify(out, null, 2)}\nwritten to ${path}\n`);

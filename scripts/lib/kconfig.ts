@@ -47,34 +47,52 @@ export function fragmentFiles(variant: Variant): string[] {
   return variant === 'debug' ? [join(dir, 'base.config'), join(dir, 'debug.config')] : [join(dir, 'base.config')];
 }
 
-export function fragmentsHash(variant: Variant): string {
+export function fragmentsHash(files: string[]): string {
   const h = createHash('sha256');
-  for (const f of fragmentFiles(variant)) h.update(readFileSync(f));
+  for (const f of files) h.update(readFileSync(f));
   return h.digest('hex').slice(0, 16);
 }
 
-export function requestedOptions(variant: Variant): Fragment {
+/** All options the fragments request; a later fragment overrides an earlier one (as merge_config.sh does). */
+export function requestedOptions(files: string[]): Fragment {
   const all: Fragment = new Map();
-  for (const f of fragmentFiles(variant)) for (const [k, v] of parseFragment(readFileSync(f, 'utf8'))) all.set(k, v);
+  for (const f of files) for (const [k, v] of parseFragment(readFileSync(f, 'utf8'))) all.set(k, v);
   return all;
 }
 
-/** Write <buildDir>/.config for `variant` and verify it. */
-export async function configure(tree: string, buildDir: string, variant: Variant, makeArgs: string[], env: Record<string, string>, logFile: LogFile): Promise<string> {
-  const opts = { cwd: tree, env, log: logFile };
-  await runOk('make', [...makeArgs, 'tinyconfig'], opts);
-  await runOk('scripts/kconfig/merge_config.sh', ['-m', '-O', buildDir, join(buildDir, '.config'), ...fragmentFiles(variant)], {
-    ...opts,
-    env: { ...env, KCONFIG_CONFIG: join(buildDir, '.config') },
-  });
-  await runOk('make', [...makeArgs, 'olddefconfig'], opts);
-  const configPath = join(buildDir, '.config');
-  const missing = missingOptions(requestedOptions(variant), readFileSync(configPath, 'utf8'));
+const shortName = (f: string): string => f.split('/').slice(-3).join('/');
+
+/** Throw a UserError naming every requested option that is not in `configPath` as requested. */
+export function verifyConfig(fragments: string[], configPath: string, logPath?: string): void {
+  const missing = missingOptions(requestedOptions(fragments), readFileSync(configPath, 'utf8'));
   if (missing.length > 0) {
-    throw new UserError(`${missing.length} kernel config option(s) requested in vm/kconfig did not land in ${configPath} (unmet dependencies?)`, {
-      details: missing,
-      logPath: logFile.path,
+    throw new UserError(`${missing.length} kernel config option(s) requested in ${fragments.map(shortName).join(' + ')} did not land in ${configPath} (unmet dependencies?)`, {
+      details: [...missing, 'check each option\'s "depends on" in its Kconfig (make O=<dir> menuconfig, then /OPTION) and add what it needs to the fragment'],
+      ...(logPath !== undefined ? { logPath } : {}),
     });
   }
+}
+
+/**
+ * Write <buildDir>/.config: tinyconfig, the fragments merged with the
+ * kernel's merge_config.sh, olddefconfig; then verify every option landed.
+ */
+export async function configure(
+  tree: string,
+  buildDir: string,
+  fragments: string[],
+  makeArgs: string[],
+  env: Record<string, string>,
+  logFile: LogFile,
+): Promise<string> {
+  const opts = { cwd: tree, env, log: logFile };
+  const configPath = join(buildDir, '.config');
+  await runOk('make', [...makeArgs, 'tinyconfig'], opts);
+  await runOk('scripts/kconfig/merge_config.sh', ['-m', '-O', buildDir, configPath, ...fragments], {
+    ...opts,
+    env: { ...env, KCONFIG_CONFIG: configPath },
+  });
+  await runOk('make', [...makeArgs, 'olddefconfig'], opts);
+  verifyConfig(fragments, configPath, logFile.path);
   return configPath;
 }
