@@ -2,7 +2,8 @@
 // cache (scratch-cache.ts), so the managed trees, where a maintainer may be
 // working, are never edited. Records:
 //   fresh trees:  stock + uringlet built in new trees (shared ccache: the
-//                 "second kernel" case; with --cold an empty ccache: a cold build)
+//                 "second kernel" case; with --cold an empty ccache and a fresh
+//                 import of Debian's linux-source-6.1: a new machine, apt aside)
 //   no-op:        build-kernel (both kernels) with nothing changed
 //   one-line:     one line of code changed in io_uring/ of the uringlet tree
 // Writes results/bench/build-kernel-<time>.json.
@@ -15,6 +16,7 @@ import { buildAll, buildKernel, readMetadata, type KernelBuild } from '../lib/kb
 import { writeJsonAtomic } from '../lib/atomic.ts';
 import { paths } from '../lib/paths.ts';
 import { withScratchCache } from './scratch-cache.ts';
+import { kernelSource } from '../lib/kernel-source.ts';
 
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, cold: { type: 'boolean', default: false } } });
 const reps = Number(values.reps);
@@ -31,21 +33,36 @@ function summary(b: KernelBuild): { compiledFiles: number; ccacheHitRate: number
 }
 
 const load = { before: loadavg()[0] };
-const result = await withScratchCache({ shareCcache: !values.cold }, async ({ kernelSrc }) => {
-  const [stockSec, stock] = await timed(() => buildKernel({ kernel: 'stock', kernelSrc }));
-  const [uringletSec, uringlet] = await timed(() => buildKernel({ kernel: 'uringlet', kernelSrc }));
+const result = await withScratchCache({ shareCcache: !values.cold }, async (scratch) => {
+  // Cold: import Debian's linux-source-6.1 afresh too, as on a new machine; warm: clone the managed base.
+  const kernelSrc = values.cold ? undefined : scratch.kernelSrc;
+  const src = kernelSrc === undefined ? {} : { kernelSrc };
+  const [sourceSec] = await timed(() => kernelSource(src));
+  const [stockSec, stock] = await timed(() => buildKernel({ kernel: 'stock', ...src }));
+  const stockSummary = summary(stock);
+  const [uringletSec, uringlet] = await timed(() => buildKernel({ kernel: 'uringlet', ...src }));
+  const uringletSummary = summary(uringlet);
   const noop: number[] = [];
   const oneLine: { sec: number; compiledFiles: number }[] = [];
   const file = join(uringlet.tree, 'io_uring', 'uringlet.c');
   for (let i = 0; i < reps; i++) {
-    noop.push((await timed(() => buildAll({ kernelSrc })))[0]);
+    noop.push((await timed(() => buildAll(src)))[0]);
     // A real code change (a new global), not a comment: ccache must miss on it.
     appendFileSync(file, `int uringlet_bench_${process.pid}_${i};\n`);
-    const [sec, b] = await timed(() => buildKernel({ kernel: 'uringlet', kernelSrc }));
+    const [sec, b] = await timed(() => buildKernel({ kernel: 'uringlet', ...src }));
     oneLine.push({ sec, compiledFiles: summary(b).compiledFiles });
   }
   return {
-    freshTrees: { ccache: values.cold ? 'empty' : 'shared (warm)', stockSec, uringletSec, totalSec: stockSec + uringletSec, stock: summary(stock), uringlet: summary(uringlet) },
+    freshTrees: {
+      ccache: values.cold ? 'empty' : 'shared (warm)',
+      source: values.cold ? 'Debian linux-source-6.1 imported afresh' : 'clone of the managed base repository',
+      sourceSec,
+      stockSec,
+      uringletSec,
+      totalSec: Math.round((sourceSec + stockSec + uringletSec) * 10) / 10,
+      stock: stockSummary,
+      uringlet: uringletSummary,
+    },
     noopSec: noop,
     oneLineIoUring: oneLine,
     oneLineFile: 'io_uring/uringlet.c',

@@ -109,7 +109,8 @@ interface TreeInputs {
  * a new io_uring/foo.c would otherwise be invisible.
  */
 async function treeInputs(tree: string): Promise<TreeInputs> {
-  const git = async (args: string[]): Promise<string> => (await runOk('git', ['-C', tree, ...args])).stdout;
+  // Read-only, and without the optional index refresh: a maintainer's git in the same tree must not hit index.lock.
+  const git = async (args: string[]): Promise<string> => (await runOk('git', ['--no-optional-locks', '-C', tree, ...args])).stdout;
   const [head, diff, names, others] = await Promise.all([
     git(['rev-parse', 'HEAD']),
     git(['diff', 'HEAD', '--binary']),
@@ -197,7 +198,7 @@ async function buildLocked(opts: BuildOptions, source: KernelSource, variant: Va
     // The stock kernel must be the base, exactly: a comparison against an edited "stock" would lie.
     const [head, dirty] = await Promise.all([
       runOk('git', ['-C', tree, 'rev-parse', 'HEAD']),
-      runOk('git', ['-C', tree, 'status', '--porcelain', '--untracked-files=no']),
+      runOk('git', ['--no-optional-locks', '-C', tree, 'status', '--porcelain', '--untracked-files=no']),
     ]);
     if (head.stdout.trim() !== source.baseCommit || dirty.stdout.trim() !== '') {
       throw new UserError(`the stock tree ${tree} is not the clean base (${source.baseCommit.slice(0, 12)})`, {
@@ -294,7 +295,7 @@ async function buildLocked(opts: BuildOptions, source: KernelSource, variant: Va
     ...(source.packageVersion !== undefined ? { packageVersion: source.packageVersion } : {}),
     ...(source.path !== undefined ? { path: source.path } : {}),
     ...(source.contentHash !== undefined ? { contentHash: source.contentHash } : {}),
-    baseCommit: source.baseCommit, headCommit: inputs.head, dirtyFiles: inputs.dirty, untrackedFiles: inputs.untracked,
+    baseCommit: source.baseCommit, baseTree: source.baseTree, headCommit: inputs.head, dirtyFiles: inputs.dirty, untrackedFiles: inputs.untracked,
   };
   const fragmentNames = fragments.map((f) => f.split('/').slice(-3).join('/'));
   const common = {

@@ -48,6 +48,8 @@ export interface KernelSource {
   contentHash?: string;
   repo: string;
   baseCommit: string;
+  /** git tree id of the base: the same source content gives the same id, whoever imported it. */
+  baseTree: string;
 }
 
 export interface SourceOptions {
@@ -70,14 +72,15 @@ async function excludeBuildDirs(repo: string): Promise<void> {
 }
 
 /** Adopt an existing managed repo: it must carry the base tag (a half-made one is not guessed at). */
-async function adopt(repo: string): Promise<string> {
-  const r = await run('git', ['-C', repo, 'rev-parse', '-q', '--verify', `${BASE_TAG}^{commit}`]);
-  if (r.exitCode !== 0) {
+async function adopt(repo: string): Promise<{ baseCommit: string; baseTree: string }> {
+  const r = await run('git', ['-C', repo, 'rev-parse', '-q', '--verify', `${BASE_TAG}^{commit}`, `${BASE_TAG}^{tree}`]);
+  const [baseCommit, baseTree] = r.stdout.trim().split('\n');
+  if (r.exitCode !== 0 || baseCommit === undefined || baseTree === undefined) {
     throw new InfraError(`${repo} exists but has no ${BASE_TAG} tag (an interrupted import?)`, {
       details: [`remove it (rm -rf ${repo}) and run again: it is re-imported`],
     });
   }
-  return r.stdout.trim();
+  return { baseCommit, baseTree };
 }
 
 async function debianVersion(): Promise<string> {
@@ -103,9 +106,9 @@ async function debianSource(logFile: LogFile): Promise<KernelSource> {
   const id = `debian-${version}`;
   const repo = join(paths.src(), id);
   if (!existsSync(repo)) await once(repo, () => importDebian(repo, version, logFile));
-  const baseCommit = await adopt(repo);
+  const base = await adopt(repo);
   await excludeBuildDirs(repo);
-  return { id, kind: 'debian', description: `Debian ${DEBIAN_PACKAGE} ${version}`, packageVersion: version, repo, baseCommit };
+  return { id, kind: 'debian', description: `Debian ${DEBIAN_PACKAGE} ${version}`, packageVersion: version, repo, ...base };
 }
 
 /** Run `make` for `repo` unless it exists, holding a lock (parallel test files start builds at the same time). */
@@ -147,7 +150,8 @@ async function gitUserSource(dir: string, ref: string | undefined, logFile: LogF
       fail: () => new UserError(`--kernel-ref ${ref ?? 'HEAD'} is not a commit in ${dir}`),
     })
   ).stdout.trim();
-  const dirty = (await run('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no'])).stdout.trim();
+  // --no-optional-locks: a plain `git status` refreshes and rewrites the user's index.
+  const dirty = (await run('git', ['--no-optional-locks', '-C', dir, 'status', '--porcelain', '--untracked-files=no'])).stdout.trim();
   if (dirty !== '' && ref === undefined) {
     log.warn(`${dir} has uncommitted changes; building its HEAD commit ${commit.slice(0, 12)} without them`);
   }
@@ -174,9 +178,9 @@ async function gitUserSource(dir: string, ref: string | undefined, logFile: LogF
       }
     });
   });
-  const baseCommit = await adopt(repo);
+  const base = await adopt(repo);
   await excludeBuildDirs(repo);
-  return { id, kind: 'git', description: `${dir} at ${commit}`, path: dir, repo, baseCommit };
+  return { id, kind: 'git', description: `${dir} at ${commit}`, path: dir, repo, ...base };
 }
 
 /**
@@ -224,9 +228,9 @@ async function plainUserSource(dir: string, logFile: LogFile): Promise<KernelSou
       }
     });
   });
-  const baseCommit = await adopt(repo);
+  const base = await adopt(repo);
   await excludeBuildDirs(repo);
-  return { id, kind: 'tree', description: `copy of ${dir} (content ${tree.slice(0, 12)})`, path: dir, contentHash: tree, repo, baseCommit };
+  return { id, kind: 'tree', description: `copy of ${dir} (content ${tree.slice(0, 12)})`, path: dir, contentHash: tree, repo, ...base };
 }
 
 async function userSource(src: string, ref: string | undefined, logFile: LogFile): Promise<KernelSource> {

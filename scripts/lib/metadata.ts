@@ -12,6 +12,8 @@ export interface SourceIdentity {
   path?: string;
   contentHash?: string;
   baseCommit: string;
+  /** git tree id of the base (content identity, independent of who imported it). */
+  baseTree?: string;
   headCommit: string;
   /** Tracked files with uncommitted changes in the tree at build time. */
   dirtyFiles: string[];

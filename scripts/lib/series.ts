@@ -179,13 +179,14 @@ async function seriesPatchIds(series: Series): Promise<string[]> {
 }
 
 async function treePatchIds(tree: string, base: string): Promise<string[]> {
-  const logp = await runOk('git', ['-C', tree, 'log', '--reverse', '-p', '--no-color', '--format=commit %H', `${base}..HEAD`]);
+  const logp = await runOk('git', ['--no-optional-locks', '-C', tree, 'log', '--reverse', '-p', '--no-color', '--format=commit %H', `${base}..HEAD`]);
   if (logp.stdout.trim() === '') return [];
   return patchIds((await runOk('git', ['patch-id', '--stable'], { input: logp.stdout })).stdout);
 }
 
+/** Read-only git (no optional index refresh, so a maintainer's git in the same tree never meets our index.lock). */
 async function gitOut(tree: string, args: string[]): Promise<string> {
-  return (await runOk('git', ['-C', tree, ...args])).stdout.trim();
+  return (await runOk('git', ['--no-optional-locks', '-C', tree, ...args])).stdout.trim();
 }
 
 /** Worktrees (other than `tree`) that have `branch` checked out. */

@@ -1,10 +1,12 @@
 // Host provisioning: the data file, tool -> package mapping, the apt command,
 // and the disk estimate and its message.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { UserError } from '../../scripts/lib/errors.ts';
 import { aptInstallCommand, hostPackagesFile, loadHostPackages, missingPackages, parseHostPackages, toolsFor, type HostTool } from '../../scripts/lib/host-packages.ts';
-import { diskShortfall, kernelDiskNeed } from '../../scripts/lib/host.ts';
+import { diskShortfall, ensureHost, kernelDiskNeed } from '../../scripts/lib/host.ts';
 
 test('the data file is valid and names a package for every tool the issue lists', (t) => {
   const spec = loadHostPackages();
@@ -65,4 +67,19 @@ test('disk: a cold kernel build needs the import, two trees worth of space; a wa
 test('disk: the message says how much is missing', (t) => {
   t.is(diskShortfall(10, 8, '/c', 'x'), null);
   t.is(diskShortfall(2.5, 6.2, '/c', 'building stock/default'), 'not enough disk under /c: 2.5 GiB free, building stock/default needs about 6.2 GiB (3.7 GiB missing)');
+});
+
+test('ensureHost without installing: a UserError naming the missing packages and the exact apt command', async (t) => {
+  const saved = process.env.PATH;
+  process.env.PATH = mkdtempSync(join(tmpdir(), 'uringlet-empty-path-'));
+  try {
+    const e = await t.throwsAsync(ensureHost('build-kernel', { install: false }), { instanceOf: UserError });
+    t.regex(e?.message ?? '', /^missing host packages for build-kernel: .*\bbison\b.*\bgcc\b/);
+    t.notRegex(e?.message ?? '', /qemu/, 'only what a kernel build needs');
+    const cmd = (e as UserError).details.at(-1) ?? '';
+    t.regex(cmd, /^install them with: sudo sh -c 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends .*\bflex\b/);
+    t.true((e as UserError).details.some((l) => l.startsWith('gcc (gcc): ')), 'each missing tool says why it is needed');
+  } finally {
+    process.env.PATH = saved;
+  }
 });
