@@ -73,9 +73,12 @@ async function excludeBuildDirs(repo: string): Promise<void> {
 
 /** Adopt an existing managed repo: it must carry the base tag (a half-made one is not guessed at). */
 async function adopt(repo: string): Promise<{ baseCommit: string; baseTree: string }> {
-  const r = await run('git', ['-C', repo, 'rev-parse', '-q', '--verify', `${BASE_TAG}^{commit}`, `${BASE_TAG}^{tree}`]);
-  const [baseCommit, baseTree] = r.stdout.trim().split('\n');
-  if (r.exitCode !== 0 || baseCommit === undefined || baseTree === undefined) {
+  // One --verify per revision: `rev-parse --verify` takes exactly one.
+  const verify = (rev: string) => run('git', ['-C', repo, 'rev-parse', '-q', '--verify', rev]);
+  const [c, t] = await Promise.all([verify(`${BASE_TAG}^{commit}`), verify(`${BASE_TAG}^{tree}`)]);
+  const baseCommit = c.stdout.trim();
+  const baseTree = t.stdout.trim();
+  if (c.exitCode !== 0 || t.exitCode !== 0 || baseCommit === '' || baseTree === '') {
     throw new InfraError(`${repo} exists but has no ${BASE_TAG} tag (an interrupted import?)`, {
       details: [`remove it (rm -rf ${repo}) and run again: it is re-imported`],
     });
