@@ -371,7 +371,7 @@ export function renderCheckTable(rows: CheckRow[]): string {
   const head = ['#', 'patch', 'applies', 'builds', 'checkpatch E/W/C', 'new warnings', 'result'];
   const body = rows.map((r) => [
     String(r.index),
-    r.file.length > 56 ? `${r.file.slice(0, 55)}…` : r.file,
+    r.file.length > 64 ? `${r.file.slice(0, 63)}…` : r.file,
     yesNo(r.applies),
     yesNo(r.builds),
     `${r.checkpatch.errors}/${r.checkpatch.warnings}/${r.checkpatch.checks}`,
@@ -857,7 +857,7 @@ async function checkLocked(opts: CheckOptions, source: KernelSource, series: Ser
   for (const [i, p] of series.patches.entries()) {
     const n = i + 1;
     const label = `${n}/${series.patches.length} ${p.file}`;
-    const cp = await run('perl', [join(tree, 'scripts/checkpatch.pl'), '--strict', '--no-tree', '--color=never', p.path], { cwd: tree });
+    const cp = await run('perl', [join(tree, 'scripts/checkpatch.pl'), '--strict', '--no-tree', '--show-types', '--color=never', p.path], { cwd: tree });
     logFile.write(`\n# checkpatch ${p.file} (exit ${cp.exitCode})\n${cp.stdout}${cp.stderr}`);
     const checkpatch = parseCheckpatch(cp.stdout);
     let applies: boolean | null = null;
