@@ -10,7 +10,8 @@
 //              kernel crashed) and every benchmark metric per kernel
 //              (uringlet.bench.<workload>.<axis>_<value>.<metric>, status DONE
 //              with "number"; FAIL for a flagged uringlet regression, ERROR
-//              when the runs produced no numbers)
+//              when the runs produced no numbers), and smoke runs of the
+//              other variants (uringlet.smoke.<point>: PASS/FAIL)
 //
 // Ids are "<origin>:<run-id>/<...>", unique per run. URLs are paths relative
 // to the results directory unless a base URL is given (KCIDB wants absolute
@@ -301,6 +302,22 @@ export function toKcidb(s: Summary, o: KcidbOptions): KcidbReport {
     }
   };
   for (const suite of s.tests) suiteTests(suite);
+
+  // ---- smoke runs (other variants, e.g. the debug kernel): ran or failed, no numbers compared
+  s.smoke.forEach((x, i) => {
+    push({
+      build_id: buildId(kernelOfArm(x.arm), x.variant),
+      id: `${run}/${x.arm}/${x.variant}/smoke/${x.point}/${i}`,
+      origin: o.origin,
+      environment,
+      path: `uringlet.smoke.${pathComponent(x.point)}`,
+      comment: `smoke run of ${x.point} on ${x.arm} (${x.variant})${x.error !== undefined ? `: ${x.error}` : ''}`,
+      status: x.ok ? 'PASS' : 'FAIL',
+      log_excerpt: x.error !== undefined ? excerpt([x.error]) : undefined,
+      start_time: s.startedAt,
+      misc: { arm: x.arm, point: x.point },
+    });
+  });
 
   // ---- benchmarks: compared variant only (comparisons carry no variant; it is the 'compare' variant)
   const failing = new Set(failingRegressions(s.analysis).map((c) => `${c.point}\u0000${c.metric}`));

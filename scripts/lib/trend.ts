@@ -583,7 +583,7 @@ export function renderTrendMarkdown(t: TrendReport): string {
   w('|---|---|---|---|---|---|---|---|---|');
   const sd = (s: SideStats, series: Series) => (series === 'ratio' ? `${fmtNum(s.mean)} (${s.n})` : `${fmtNum(s.mean)} ±${fmtNum(s.stddev)} (${s.n})`);
   for (const r of t.metrics.filter((x) => x.primary)) {
-    w(`| ${r.point} | ${r.label} (${r.series === 'ratio' ? 'u/s' : r.unit}) | ${r.series} | ${sd(r.previous, r.series)} | ${sd(r.current, r.series)} | ${fmtPct(r.changePct)} | ${ciCell(r)} | ${Number.isFinite(r.pAdj) ? r.pAdj.toPrecision(2) : '—'} | ${verdictCell(r)} |`);
+    w(`| ${r.point} | ${r.label}${r.series === 'ratio' ? ' (u/s)' : r.unit !== r.label ? ` (${r.unit})` : ''} | ${r.series} | ${sd(r.previous, r.series)} | ${sd(r.current, r.series)} | ${fmtPct(r.changePct)} | ${ciCell(r)} | ${Number.isFinite(r.pAdj) ? r.pAdj.toPrecision(2) : '—'} | ${verdictCell(r)} |`);
   }
   w();
   w(`All ${t.metrics.length} rows (secondary metrics too) with their reasons are in \`trend.json\`.`);

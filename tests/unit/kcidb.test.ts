@@ -79,6 +79,20 @@ test('guest tests, not-run suites, boots and crashes map to KCIDB statuses', (t)
   t.regex(crashed[0]!.log_excerpt ?? '', /NULL pointer dereference/);
   t.is(crashed[0]!.log_url, 'logs/default-uringlet-2.console.log');
   t.is(boots.filter((x) => x.status === 'PASS').length, 5);
+
+  const withSmoke = summary();
+  withSmoke.smoke = [
+    { arm: 'stock', variant: 'default', point: 'rfc-xfs-randwrite@iodepth=1', ok: true },
+    { arm: 'uringlet', variant: 'default', point: 'rfc-xfs-randwrite@iodepth=1', ok: false, error: 'fio exited 1' },
+  ];
+  const rs = toKcidb(withSmoke, { origin: 'uringlet' });
+  t.deepEqual(validateKcidb(rs), []);
+  const smoke = byPath(rs, 'uringlet.smoke.rfc-xfs-randwrite_iodepth_1');
+  t.deepEqual(
+    smoke.map((x) => x.status),
+    ['PASS', 'FAIL'],
+  );
+  t.is(smoke[1]!.log_excerpt, 'fio exited 1');
 });
 
 test('benchmark metrics are tests with numeric output; a flagged uringlet regression is FAIL', (t) => {
