@@ -549,6 +549,8 @@ export async function refreshPatches(opts: RefreshOptions = {}): Promise<Refresh
     const generated = genFiles.map((f) => ({ file: f, subject: patchSubject(readFileSync(join(gen, f), 'utf8')) }));
     const names = decideFileNames(oldSeries.patches, generated, hasSeriesFile);
     const genCover = readFileSync(join(gen, '0000-cover-letter.patch'), 'utf8');
+    // Only read, never locked: a commit made meanwhile (or build-kernel re-applying patches/) means run again.
+    if ((await git(tree, ['rev-parse', 'HEAD'])) !== head) throw new InfraError(`${tree} moved while patches/ was being refreshed from it: nothing written, run again`);
     if (oldCover === null) log.warn(`${coverPath} did not exist: the new one has git's placeholders (subject and blurb) to fill in`);
     const cover = oldCover === null ? genCover : mergeCoverLetter(oldCover, genCover);
 
