@@ -1,0 +1,104 @@
+// `uringlet peer-suite`: liburing's own tests on stock and on uringlet (forced
+// by the knob), and the verdict: every test that passes on stock passes on
+// uringlet. Writes results/peer-<time>/ (TAP per kernel, results.json).
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Command } from './types.ts';
+import { UserError } from '../lib/errors.ts';
+import { buildKernel } from '../lib/kbuild.ts';
+import { buildPeerSuite, loadSuiteSpec, peerVerdict, runPeerSuite, toTap, type PeerTestResult } from '../lib/liburing-suite.ts';
+import { log } from '../lib/log.ts';
+import { writeJsonAtomic } from '../lib/atomic.ts';
+import { paths } from '../lib/paths.ts';
+import { withVm } from '../lib/vm.ts';
+
+type KernelName = 'stock' | 'uringlet';
+
+const command: Command = {
+  summary: "run liburing's own tests on stock and on uringlet (forced); fail if uringlet breaks one that passes on stock",
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        kernel: { type: 'string', default: 'both' },
+        variant: { type: 'string', default: 'default' },
+        test: { type: 'string', multiple: true },
+        knob: { type: 'string' },
+      },
+    });
+    const variant = values.variant;
+    if (variant !== 'default' && variant !== 'debug') throw new UserError('--variant must be default or debug');
+    const kernels: KernelName[] = values.kernel === 'both' ? ['stock', 'uringlet'] : values.kernel === 'stock' || values.kernel === 'uringlet' ? [values.kernel] : [];
+    if (kernels.length === 0) throw new UserError('--kernel must be stock, uringlet or both');
+    const spec = loadSuiteSpec();
+    const knob = values.knob !== undefined ? Number(values.knob) : spec.uringletKnob;
+    if (![1, 2].includes(knob)) throw new UserError('--knob must be 1 (forced, asynchronous SQ consumption) or 2 (forced, enter waits for consumption)');
+    const suite = await buildPeerSuite();
+
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const dir = join(paths.results(), `peer-${stamp}`);
+    const partial = `${dir}.partial`;
+    mkdirSync(partial, { recursive: true });
+    const results: Partial<Record<KernelName, PeerTestResult[]>> = {};
+    for (const k of kernels) {
+      const build = await buildKernel({ kernel: k, variant });
+      log.info(`liburing ${suite.version}: ${values.test?.length ?? suite.tests.length} tests on ${k}/${variant}${k === 'uringlet' ? ` (kernel.io_uring_uringlet_force=${knob})` : ''}`);
+      const r = await withVm({ kernel: build.bzImage, runDir: join(paths.runs(), `peer-${process.pid}-${k}`), ...(variant === 'debug' ? { bootTimeoutMs: 300000, debugKernel: true } : {}) }, async (vm) => {
+        const guest = {
+          exec: async (cmd: string, o?: { timeoutSec?: number }) => {
+            const x = await vm.exec(cmd, { timeoutMs: (o?.timeoutSec ?? 600) * 1000 });
+            return { stdout: x.stdout, stderr: x.stderr, exitCode: x.code ?? 128 };
+          },
+          put: (local: string, remote: string) => vm.push(local, remote),
+        };
+        const out = await runPeerSuite(guest, suite, {
+          knob: k === 'uringlet' ? knob : 0,
+          spec,
+          ...(values.test !== undefined ? { only: values.test } : {}),
+          progress: (done, total, name, status) => {
+            if (status !== 'pass' && status !== 'skip') log.warn(`[${k} ${done}/${total}] ${name}: ${status}`);
+            else if (done % 10 === 0 || done === total) log.info(`[${k} ${done}/${total}] ${name}: ${status}`);
+          },
+        });
+        // A splat in the console fails the run even if every test passed.
+        vm.checkConsole();
+        return out;
+      });
+      results[k] = r;
+      writeFileSync(join(partial, `${k}-${variant}.tap`), toTap(r, `liburing ${suite.version} on ${k}/${variant}${k === 'uringlet' ? `, knob ${knob}` : ''}`));
+    }
+
+    const failing = (rs: PeerTestResult[]) => rs.filter((r) => r.status === 'fail' || r.status === 'timeout' || r.status === 'hang');
+    let exit = 0;
+    const summary: Record<string, unknown> = { liburing: suite.version, variant, knob, kernels, results };
+    if (results.stock !== undefined && results.uringlet !== undefined) {
+      const v = peerVerdict(results.stock, results.uringlet, spec);
+      summary.verdict = v;
+      process.stdout.write(`\nliburing ${suite.version} peer suite (${variant}): ${v.passedBoth} pass on both kernels\n`);
+      for (const n of v.regressions) {
+        const u = results.uringlet.find((r) => r.name === n);
+        const s = results.stock.find((r) => r.name === n);
+        process.stdout.write(`  REGRESSION ${n}: stock ${s?.status}, uringlet ${u?.status}\n${(u?.tail ?? []).map((l) => `      ${l}\n`).join('')}`);
+      }
+      for (const k of v.known) process.stdout.write(`  known (fails on stock too) ${k.name}: ${k.reason}\n`);
+      for (const n of v.unlistedStockFailures) process.stdout.write(`  fails on both kernels, not in tests/liburing/suite.json knownFailures: ${n}\n`);
+      for (const n of v.staleKnown) process.stdout.write(`  STALE known failure ${n}: passes on stock, remove it from knownFailures\n`);
+      for (const n of v.skipMismatch) process.stdout.write(`  skipped on one kernel only: ${n}\n`);
+      if (v.regressions.length > 0 || v.staleKnown.length > 0) exit = 1;
+    } else {
+      for (const [k, rs] of Object.entries(results)) {
+        for (const r of failing(rs)) {
+          const known = spec.knownFailures[r.name];
+          process.stdout.write(`  ${k} ${r.name}: ${r.status}${known !== undefined ? ` (known: ${known})` : ''}\n`);
+          if (known === undefined) exit = 1;
+        }
+      }
+    }
+    writeJsonAtomic(join(partial, 'results.json'), summary);
+    renameSync(partial, dir);
+    process.stdout.write(`results: ${dir}\n`);
+    return exit;
+  },
+};
+export default command;
