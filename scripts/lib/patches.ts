@@ -832,7 +832,19 @@ async function checkLocked(opts: CheckOptions, source: KernelSource, series: Ser
     for (const tgt of targets) {
       const args = [...makeArgs, `-j${jobs}`, ...(tgt === 'io_uring/' ? ['W=1'] : []), tgt];
       logFile.write(`\n# ${label}: make ${args.join(' ')}\n`);
-      const r = await run('nice', ['-n', '10', 'make', ...args], { cwd: tree, env, log: logFile });
+      let compiled = 0;
+      let last = Date.now();
+      const r = await run('nice', ['-n', '10', 'make', ...args], {
+        cwd: tree, env, log: logFile,
+        onLine: (l) => {
+          const m = /^\s+(CC|AS)\s+(\S+)$/.exec(l);
+          if (m === null) return;
+          compiled++;
+          if (Date.now() - last < 15_000) return;
+          last = Date.now();
+          log.info(`  ${label}: ${compiled} files compiled, at ${m[2] ?? ''}`);
+        },
+      });
       if (r.exitCode !== 0) {
         ok = false;
         break;
