@@ -1,0 +1,62 @@
+// The peer suite's pure parts: the spec file, exit-code classification, the
+// stock-vs-uringlet verdict and the TAP it writes.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { UserError } from '../../scripts/lib/errors.ts';
+import { classify, parseSuiteSpec, peerVerdict, specFile, toTap, type PeerStatus, type PeerTestResult, type SuiteSpec } from '../../scripts/lib/liburing-suite.ts';
+
+const r = (name: string, status: PeerStatus): PeerTestResult => ({ name, status, exitCode: status === 'pass' ? 0 : 1, seconds: 0.5, tail: [`${name} said ${status}`] });
+const spec = (known: Record<string, string> = {}): SuiteSpec => ({ timeoutSec: 60, uringletKnob: 2, notRun: {}, knownFailures: known });
+
+test('the checked-in spec parses, and every known failure has a reason', (t) => {
+  const s = parseSuiteSpec(readFileSync(specFile(), 'utf8'));
+  t.true(s.timeoutSec >= 10);
+  t.true(s.uringletKnob === 1 || s.uringletKnob === 2);
+  for (const why of Object.values(s.knownFailures)) t.true(why.length >= 10);
+});
+
+test('spec errors are user errors naming the field', (t) => {
+  t.throws(() => parseSuiteSpec('{'), { instanceOf: UserError, message: /not valid JSON/ });
+  t.throws(() => parseSuiteSpec('{"timeoutSec": -1}'), { instanceOf: UserError, message: /timeoutSec/ });
+  t.throws(() => parseSuiteSpec('{"uringletKnob": 3}'), { instanceOf: UserError, message: /uringletKnob/ });
+  t.throws(() => parseSuiteSpec('{"knownFailures": {"accept.t": "x"}}'), { instanceOf: UserError, message: /needs a reason/ });
+  t.throws(() => parseSuiteSpec('{"knownFailures": {"accept": "fails on stock too because"}}'), { instanceOf: UserError, message: /not a liburing test name/ });
+});
+
+test('classify: liburing exit codes, timeout(1) and a host-side hang', (t) => {
+  t.is(classify(0, false), 'pass');
+  t.is(classify(77, false), 'skip');
+  t.is(classify(1, false), 'fail');
+  t.is(classify(124, false), 'timeout');
+  t.is(classify(137, false), 'timeout');
+  t.is(classify(null, true), 'hang');
+  t.is(classify(0, true), 'hang');
+});
+
+test('verdict: passing on stock and failing on uringlet is a regression; both failing is not', (t) => {
+  const stock = [r('a.t', 'pass'), r('b.t', 'fail'), r('c.t', 'fail'), r('d.t', 'pass'), r('e.t', 'skip'), r('f.t', 'pass')];
+  const uring = [r('a.t', 'hang'), r('b.t', 'fail'), r('c.t', 'timeout'), r('d.t', 'pass'), r('e.t', 'pass'), r('f.t', 'not-run')];
+  const v = peerVerdict(stock, uring, spec({ 'b.t': 'fails on stock 6.1 too, for a reason' }));
+  t.deepEqual(v.regressions, ['a.t']);
+  t.deepEqual(v.known.map((k) => k.name), ['b.t']);
+  t.deepEqual(v.unlistedStockFailures, ['c.t']);
+  t.deepEqual(v.skipMismatch, ['e.t']);
+  t.is(v.passedBoth, 1);
+  t.deepEqual(v.staleKnown, []);
+});
+
+test('verdict: a known failure that passes on stock is stale (the list may hold only stock failures)', (t) => {
+  const v = peerVerdict([r('a.t', 'pass')], [r('a.t', 'pass')], spec({ 'a.t': 'was said to fail on stock as well' }));
+  t.deepEqual(v.staleKnown, ['a.t']);
+  t.deepEqual(v.regressions, []);
+});
+
+test('TAP: plan, skips as SKIP, failures with status and the test output as diagnostics', (t) => {
+  const tap = toTap([r('a.t', 'pass'), r('b.t', 'hang'), r('c.t', 'skip')], 'liburing 2.3 on uringlet');
+  const lines = tap.trim().split('\n');
+  t.is(lines[2], '1..3');
+  t.is(lines[3], 'ok 1 - a.t');
+  t.regex(lines[4] ?? '', /^not ok 2 - b\.t # hang \(exit none, 0\.5 s\)$/);
+  t.is(lines[5], '#   b.t said hang');
+  t.is(lines[6], 'ok 3 - c.t # SKIP skip');
+});
