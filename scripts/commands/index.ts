@@ -13,6 +13,7 @@ export const commands: Record<string, Command> = {
   'build-kernel': lazy('build stock and patched kernels from the 6.1 base and patches/', () => import('./build-kernel.ts')),
   'guest-test': lazy('boot a kernel and run the guest test suite (TAP) over SSH', () => import('./guest-test.ts')),
   'peer-suite': lazy("run liburing's own tests on stock and on uringlet (forced); fail where uringlet breaks one", () => import('./peer-suite.ts')),
+  iterate: lazy('rebuild the uringlet kernel incrementally, boot it, run the chosen guest tests, print the result', () => import('./iterate.ts')),
   patches: lazy('series hygiene: refresh patches/ from the uringlet tree, check each patch, export vN for mailing', () => import('./patches.ts')),
   trend: lazy("compare tonight's run with last night's (per metric, with spread); history of many runs", () => import('./trend.ts')),
   kcidb: lazy('export a results directory as KernelCI KCIDB JSON (schema 4.4) for kcidb-submit', () => import('./kcidb.ts')),
