@@ -423,6 +423,51 @@ static void test_owner_exit(void)
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit: the owner exits with a blocked request", "reaped after %.1f ms", now_ms() - t0);
 }
 
+/*
+ * After exec the io-wq is gone: the ring (kept open across exec on purpose)
+ * must refuse to submit with -EOWNERDEAD on uringlet; stock still submits.
+ * Returns the exit code for the parent of test_owner_exec().
+ */
+static int exec_target(int fd)
+{
+	int ret = syscall(__NR_io_uring_enter, fd, 1, 0, 0, NULL, 0);
+
+	if (ul_flag)
+		return ret == -1 && errno == EOWNERDEAD ? 0 : 10;
+	return ret >= 0 ? 0 : 11;
+}
+
+static void test_owner_exec(void)
+{
+	double t0 = now_ms();
+	int status;
+	pid_t pid = fork();
+
+	if (!pid) {
+		struct uffd_page u;
+		struct io_uring ring;
+		struct io_uring_sqe *sqe;
+		char fdstr[16];
+		int fd = open("/tmp/uringlet-exec", O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+		if (uffd_page_init(&u, 300) || ring_init(&ring, 8, ul_flag))
+			_exit(2);
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_writev(sqe, fd, (struct iovec *)u.page, 1, 0);
+		io_uring_submit(&ring);
+		usleep(20000);
+		fcntl(ring.ring_fd, F_SETFD, 0);
+		snprintf(fdstr, sizeof(fdstr), "%d", ring.ring_fd);
+		execl("/proc/self/exe", "uringlet-tests", "--exec-target", fdstr, (char *)NULL);
+		_exit(3);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   ul_flag ? "exec: the owner execs with a blocked request; the ring then refuses to submit (-EOWNERDEAD)"
+		   : "exec: the owner execs after a blocking submit; the ring still submits (stock)",
+	   "exit status %d after %.1f ms", WIFEXITED(status) ? WEXITSTATUS(status) : -1, now_ms() - t0);
+}
+
 /* in a fresh child: the io-wq is per task and may hold idle workers of earlier tests */
 static int worker_cap_child(void)
 {
@@ -773,13 +818,15 @@ static void test_random_mix(void)
 int main(int argc, char **argv)
 {
 	struct io_uring ring;
-	const char *only = argc > 1 ? argv[1] : NULL;
+	const char *only = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (!ring_init(&ring, 4, IORING_SETUP_URINGLET_VALUE)) {
 		ul_flag = IORING_SETUP_URINGLET_VALUE;
 		io_uring_queue_exit(&ring);
 	}
+	if (argc > 2 && !strcmp(argv[1], "--exec-target"))
+		return exec_target(atoi(argv[2]));
 	printf("TAP version 13\n");
 	printf("# kernel mode: %s\n", ul_flag ? "uringlet" : "stock (uringlet flag rejected)");
 #define RUN(n, f) do { if (!only || !strcmp(only, n)) f; } while (0)
@@ -791,6 +838,7 @@ int main(int argc, char **argv)
 	RUN("pollable", test_pollable());
 	RUN("fork", test_fork_child());
 	RUN("exit", test_owner_exit());
+	RUN("exec", test_owner_exec());
 	RUN("links", test_links());
 	RUN("cancel", test_cancel());
 	RUN("cq-overflow", test_cq_overflow());
