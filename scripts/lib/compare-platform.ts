@@ -14,6 +14,7 @@ import { paths, repoRoot } from './paths.ts';
 import { readSeries } from './series.ts';
 import { buildGuestTests, runGuestTests } from './guest-tests.ts';
 import { withVm, type Vm } from './vm.ts';
+import { buildPeerSuite, loadSuiteSpec, runPeerSuite, toTap, type PeerStatus } from './liburing-suite.ts';
 import type { BuiltKernel, Guest, KernelName, Platform, SuiteRunner } from './compare-run.ts';
 import type { TestSuiteResult } from './results.ts';
 
@@ -69,10 +70,40 @@ function guestSuite(headersDir: () => string): SuiteRunner {
   };
 }
 
-export async function realPlatform(): Promise<Platform> {
+const peerStatus = (s: PeerStatus): 'pass' | 'fail' | 'skip' => (s === 'pass' ? 'pass' : s === 'skip' || s === 'not-run' ? 'skip' : 'fail');
+
+/**
+ * liburing's own tests (the peer suite): on uringlet with the force knob.
+ * 'quick' runs the subset listed in tests/liburing/suite.json (TCG budget), 'all' every test.
+ */
+function liburingSuite(which: 'all' | 'quick'): SuiteRunner {
+  return async (g, ctx) => {
+    const spec = loadSuiteSpec();
+    const built = await buildPeerSuite();
+    const only = which === 'quick' ? spec.quick : undefined;
+    const results = await runPeerSuite(g, built, {
+      knob: ctx.kernel === 'uringlet' ? spec.uringletKnob : 0,
+      spec,
+      ...(only !== undefined ? { only } : {}),
+      log: ctx.log,
+    });
+    const name = `${ctx.variant}-${ctx.arm}-liburing.tap`;
+    mkdirSync(ctx.outDir, { recursive: true });
+    writeFileSync(join(ctx.outDir, name), toTap(results, `liburing ${built.version} on ${ctx.kernel}/${ctx.variant}${ctx.kernel === 'uringlet' ? `, knob ${spec.uringletKnob}` : ''}`));
+    return {
+      suite: 'liburing',
+      arm: ctx.arm,
+      variant: ctx.variant,
+      state: 'ran',
+      tests: results.map((r) => ({ name: r.name, status: peerStatus(r.status), runs: 1, fails: peerStatus(r.status) === 'fail' ? 1 : 0 })),
+      tap: join('tests', name),
+    };
+  };
+}
+
+export async function realPlatform(opts: { liburing?: 'all' | 'quick' } = {}): Promise<Platform> {
   let image: GuestImage | undefined;
   let builds: Record<KernelName, Record<string, KernelBuild>> | undefined;
-  const liburing = join(repoRoot, 'scripts', 'lib', 'liburing-suite.ts');
 
   const suites: Platform['suites'] = {
     guest: guestSuite(() => {
@@ -80,9 +111,7 @@ export async function realPlatform(): Promise<Platform> {
       if (b === undefined) throw new Error('kernels not built');
       return b.headersDir;
     }),
-    liburing: existsSync(liburing)
-      ? { missing: 'scripts/lib/liburing-suite.ts exists but compare-platform.ts does not call it yet' }
-      : { missing: 'scripts/lib/liburing-suite.ts is not in this checkout (the liburing peer suite is not written yet)' },
+    liburing: liburingSuite(opts.liburing ?? 'quick'),
   };
 
   return {

@@ -32,6 +32,8 @@ export interface SuiteSpec {
   uringletKnob: number;
   notRun: Record<string, string>;
   knownFailures: Record<string, string>;
+  /** The subset `compare` runs outside the nightly profile. */
+  quick: string[];
 }
 
 export const specFile = (): string => join(paths.tests(), 'liburing', 'suite.json');
@@ -60,7 +62,11 @@ export function parseSuiteSpec(text: string, file = 'suite.json'): SuiteSpec {
     }
     return v as Record<string, string>;
   };
-  const spec = { timeoutSec: num('timeoutSec', 60), uringletKnob: num('uringletKnob', 2), notRun: reasons('notRun'), knownFailures: reasons('knownFailures') };
+  const quick = o.quick ?? [];
+  if (!Array.isArray(quick) || !quick.every((q): q is string => typeof q === 'string' && /^[\w.-]+\.t$/.test(q))) {
+    throw new UserError(`${file}: quick must be a list of liburing test names (like nop.t)`);
+  }
+  const spec = { timeoutSec: num('timeoutSec', 60), uringletKnob: num('uringletKnob', 2), notRun: reasons('notRun'), knownFailures: reasons('knownFailures'), quick };
   if (spec.timeoutSec < 1) throw new UserError(`${file}: timeoutSec must be at least 1`);
   if (spec.uringletKnob < 1 || spec.uringletKnob > 2) throw new UserError(`${file}: uringletKnob must be 1 or 2`);
   return spec;

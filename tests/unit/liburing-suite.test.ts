@@ -6,7 +6,7 @@ import { UserError } from '../../scripts/lib/errors.ts';
 import { classify, parseSuiteSpec, peerVerdict, specFile, toTap, type PeerStatus, type PeerTestResult, type SuiteSpec } from '../../scripts/lib/liburing-suite.ts';
 
 const r = (name: string, status: PeerStatus): PeerTestResult => ({ name, status, exitCode: status === 'pass' ? 0 : status === 'hang' ? null : 1, seconds: 0.5, tail: [`${name} said ${status}`] });
-const spec = (known: Record<string, string> = {}): SuiteSpec => ({ timeoutSec: 60, uringletKnob: 2, notRun: {}, knownFailures: known });
+const spec = (known: Record<string, string> = {}): SuiteSpec => ({ timeoutSec: 60, uringletKnob: 2, notRun: {}, knownFailures: known, quick: [] });
 
 test('the checked-in spec parses, and every known failure has a reason', (t) => {
   const s = parseSuiteSpec(readFileSync(specFile(), 'utf8'));
