@@ -9,6 +9,7 @@ import { buildGuestTests, runGuestTests } from '../lib/guest-tests.ts';
 import { buildPeerSuite, loadSuiteSpec, runPeerSuite } from '../lib/liburing-suite.ts';
 import { log } from '../lib/log.ts';
 import { withVm } from '../lib/vm.ts';
+import { guestOf } from '../lib/compare-platform.ts';
 
 /** The fast functional set: the guest tests that take seconds under TCG. */
 const fastSet = ['setup', 'nops', 'never-blocks', 'links', 'cancel', 'fork', 'exit', 'exec'];
@@ -69,13 +70,7 @@ const command: Command = {
         }
       }
       if (peer !== undefined && values.liburing !== undefined) {
-        const guest = {
-          exec: async (cmd: string, o?: { timeoutSec?: number }) => {
-            const x = await vm.exec(cmd, { timeoutMs: (o?.timeoutSec ?? 600) * 1000 });
-            return { stdout: x.stdout, stderr: x.stderr, exitCode: x.code ?? 128 };
-          },
-          put: (local: string, remote: string) => vm.push(local, remote),
-        };
+        const guest = guestOf(vm);
         const spec = loadSuiteSpec();
         const rs = await runPeerSuite(guest, peer, { knob: kernel === 'uringlet' ? spec.uringletKnob : 0, spec, only: values.liburing });
         for (const r of rs) {

@@ -12,6 +12,7 @@ import { log } from '../lib/log.ts';
 import { writeJsonAtomic } from '../lib/atomic.ts';
 import { paths } from '../lib/paths.ts';
 import { withVm } from '../lib/vm.ts';
+import { guestOf } from '../lib/compare-platform.ts';
 
 type KernelName = 'stock' | 'uringlet';
 
@@ -45,13 +46,7 @@ const command: Command = {
       const build = await buildKernel({ kernel: k, variant });
       log.info(`liburing ${suite.version}: ${values.test?.length ?? suite.tests.length} tests on ${k}/${variant}${k === 'uringlet' ? ` (kernel.io_uring_uringlet_force=${knob})` : ''}`);
       const r = await withVm({ kernel: build.bzImage, runDir: join(paths.runs(), `peer-${process.pid}-${k}`), ...(variant === 'debug' ? { bootTimeoutMs: 300000, debugKernel: true } : {}) }, async (vm) => {
-        const guest = {
-          exec: async (cmd: string, o?: { timeoutSec?: number }) => {
-            const x = await vm.exec(cmd, { timeoutMs: (o?.timeoutSec ?? 600) * 1000 });
-            return { stdout: x.stdout, stderr: x.stderr, exitCode: x.code ?? 128 };
-          },
-          put: (local: string, remote: string) => vm.push(local, remote),
-        };
+        const guest = guestOf(vm);
         const out = await runPeerSuite(guest, suite, {
           knob: k === 'uringlet' ? knob : 0,
           spec,

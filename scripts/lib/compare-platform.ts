@@ -25,7 +25,8 @@ function asVariant(v: string): KernelVariant {
   return v;
 }
 
-function guestOf(vm: Vm): Guest {
+/** A VM as the suites' Guest (exec with seconds, exit code as a shell reports it). */
+export function guestOf(vm: Vm): Guest {
   return {
     async exec(cmd, opts) {
       const r = await vm.exec(cmd, { timeoutMs: (opts?.timeoutSec ?? 600) * 1000 });

@@ -64,7 +64,7 @@ export interface KernelBuild {
 }
 
 // Reproducible: fixed build identity, C locale (stable compiler messages).
-const buildEnv: Record<string, string> = {
+export const buildEnv: Record<string, string> = {
   KBUILD_BUILD_TIMESTAMP: 'Thu Jan 1 00:00:00 UTC 2026',
   KBUILD_BUILD_USER: 'uringlet',
   KBUILD_BUILD_HOST: 'uringlet',

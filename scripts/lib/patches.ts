@@ -15,6 +15,7 @@ import { cpus, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.ts';
 import { InfraError, UserError } from './errors.ts';
+import { buildEnv } from './kbuild.ts';
 import { configure, fragmentFiles, fragmentsHash } from './kconfig.ts';
 import { BASE_TAG, gitIdentityEnv, kernelSource, treeDir, type KernelSource, type SourceOptions } from './kernel-source.ts';
 import { withFileLock } from './lifecycle.ts';
@@ -741,15 +742,6 @@ export interface CheckReport {
   startedAt: string;
   durationSec: number;
 }
-
-const buildEnv: Record<string, string> = {
-  KBUILD_BUILD_TIMESTAMP: 'Thu Jan 1 00:00:00 UTC 2026',
-  KBUILD_BUILD_USER: 'uringlet',
-  KBUILD_BUILD_HOST: 'uringlet',
-  LANG: 'C',
-  LC_CTYPE: 'C',
-  LC_MESSAGES: 'C',
-};
 
 export function checkTreeDir(source: KernelSource): string {
   return join(paths.trees(), source.id, 'check');

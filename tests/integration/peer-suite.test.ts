@@ -5,8 +5,9 @@
 import test from 'ava';
 import { buildAll } from '../../scripts/lib/kbuild.ts';
 import { buildImage } from '../../scripts/lib/image.ts';
-import { buildPeerSuite, loadSuiteSpec, peerVerdict, runPeerSuite, type PeerGuest, type PeerTestResult } from '../../scripts/lib/liburing-suite.ts';
-import { withVm, type Vm } from '../../scripts/lib/vm.ts';
+import { buildPeerSuite, loadSuiteSpec, peerVerdict, runPeerSuite, type PeerTestResult } from '../../scripts/lib/liburing-suite.ts';
+import { guestOf } from '../../scripts/lib/compare-platform.ts';
+import { withVm } from '../../scripts/lib/vm.ts';
 
 const only = ['cq-overflow.t', 'drop-submit.t', 'file-register.t', 'nop.t']; // in the suite's (sorted) order
 
@@ -16,16 +17,6 @@ const built = (async () => {
   return { kernels, image: await buildImage(), suite: await buildPeerSuite() };
 })();
 
-function guest(vm: Vm): PeerGuest {
-  return {
-    exec: async (cmd, o) => {
-      const r = await vm.exec(cmd, { timeoutMs: (o?.timeoutSec ?? 600) * 1000 });
-      return { stdout: r.stdout, stderr: r.stderr, exitCode: r.code ?? 128 };
-    },
-    put: (local, remote) => vm.push(local, remote),
-  };
-}
-
 test.serial('liburing tests the series once broke pass on both kernels, uringlet forced', async (t) => {
   const { kernels, image, suite } = await built;
   const spec = loadSuiteSpec();
@@ -34,7 +25,7 @@ test.serial('liburing tests the series once broke pass on both kernels, uringlet
   for (const k of ['stock', 'uringlet'] as const) {
     const b = k === 'stock' ? kernels.stock : kernels.uringlet!;
     results[k] = await withVm({ kernel: b.bzImage, image }, async (vm) => {
-      const r = await runPeerSuite(guest(vm), suite, { knob: k === 'uringlet' ? spec.uringletKnob : 0, spec, only });
+      const r = await runPeerSuite(guestOf(vm), suite, { knob: k === 'uringlet' ? spec.uringletKnob : 0, spec, only });
       vm.checkConsole();
       return r;
     });
