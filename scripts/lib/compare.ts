@@ -80,7 +80,11 @@ export interface Desc {
 
 export type Verdict = 'improvement' | 'regression' | 'no-change' | 'insufficient' | 'failed';
 
-export interface MetricComparison {
+/**
+ * Which measurement a row is about and how to read it. One definition so that
+ * compare's rows and trend's rows (trend.ts) cannot drift apart.
+ */
+export interface MetricIdentity {
   point: string;
   workload: string;
   axisValue?: number;
@@ -89,6 +93,9 @@ export interface MetricComparison {
   unit: string;
   better: Better;
   primary: boolean;
+}
+
+export interface MetricComparison extends MetricIdentity {
   stock: Desc;
   uringlet: Desc;
   /** %change of the means, uringlet against stock (LKP convention). */

@@ -24,7 +24,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { UserError } from './errors.ts';
-import type { Better, MetricComparison, Verdict } from './compare.ts';
+import type { MetricComparison, MetricIdentity, Verdict } from './compare.ts';
 import type { Summary, TestSuiteResult } from './results.ts';
 import { summarySchema } from './results.ts';
 import { adjustP, mean, pctChange, stddev, tCdf, tQuantile } from './stats.ts';
@@ -50,17 +50,9 @@ export interface SideStats {
   stddev: number;
 }
 
-export interface MetricTrend {
+export interface MetricTrend extends MetricIdentity {
   /** "<point> <metric> <series>": stable across runs. */
   key: string;
-  point: string;
-  workload: string;
-  axisValue?: number;
-  metric: string;
-  label: string;
-  unit: string;
-  better: Better;
-  primary: boolean;
   series: Series;
   previous: SideStats;
   current: SideStats;
@@ -310,7 +302,7 @@ function metricRows(prev: Summary, cur: Summary, settings: TrendSettings, notes:
       if (c.primary) notes.push(`new point/metric tonight (no baseline): ${c.point} ${c.label}`);
       continue;
     }
-    const base = {
+    const base: MetricIdentity = {
       point: c.point,
       workload: c.workload,
       ...(c.axisValue !== undefined ? { axisValue: c.axisValue } : {}),
