@@ -4,6 +4,7 @@ import { UserError } from '../lib/errors.ts';
 import { buildKernel } from '../lib/kbuild.ts';
 import { buildGuestTests, runGuestTests } from '../lib/guest-tests.ts';
 import { withVm } from '../lib/vm.ts';
+import { formatTapRuns } from '../lib/tap-print.ts';
 
 const command: Command = {
   summary: 'boot a kernel and run the guest test suite (TAP) over SSH',
@@ -27,11 +28,8 @@ const command: Command = {
     const bin = await buildGuestTests(headers);
     return withVm({ kernel: build.bzImage, ...(variant === 'debug' ? { bootTimeoutMs: 300000 } : {}) }, async (vm) => {
       const runs = await runGuestTests(vm, bin, { ...(values.test ? { only: values.test } : {}), timeoutMs: variant === 'debug' ? 900000 : 180000 });
-      let failed = 0;
-      for (const r of runs) {
-        process.stdout.write(r.output);
-        failed += r.tap.failed + (r.tap.ok ? 0 : 1);
-      }
+      const { text, failed } = formatTapRuns(runs, { style: 'raw' });
+      process.stdout.write(text);
       vm.checkConsole();
       return failed === 0 ? 0 : 1;
     });

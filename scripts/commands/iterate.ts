@@ -10,6 +10,7 @@ import { buildPeerSuite, loadSuiteSpec, runPeerSuite } from '../lib/liburing-sui
 import { log } from '../lib/log.ts';
 import { withVm } from '../lib/vm.ts';
 import { guestOf } from '../lib/compare-platform.ts';
+import { formatTapRuns } from '../lib/tap-print.ts';
 
 /** The fast functional set: the guest tests that take seconds under TCG. */
 const fastSet = ['setup', 'nops', 'never-blocks', 'links', 'cancel', 'fork', 'exit', 'exec'];
@@ -58,16 +59,10 @@ const command: Command = {
       tBooted = Date.now();
       for (const only of tests) {
         const runs = await runGuestTests(vm, bin, { ...(only !== undefined ? { only } : {}), timeoutMs: variant === 'debug' ? 900000 : 180000 });
-        for (const r of runs) {
-          for (const t of r.tap.tests) {
-            lines.push(`${t.ok ? (t.skip ? 'skip' : 'ok  ') : 'FAIL'} ${t.name}${t.comment ? ` # ${t.comment}` : ''}`);
-            if (!t.ok) failed++;
-          }
-          if (r.tap.planned === null) {
-            lines.push(`FAIL ${r.program}${only !== undefined ? ` ${only}` : ''}: no TAP plan (exit ${r.exitCode ?? 'signal'}), output:\n${r.output.split('\n').slice(-15).join('\n')}`);
-            failed++;
-          }
-        }
+        const printed = formatTapRuns(runs, { style: 'summary', only });
+        // An empty block pushed as a line would print a blank line.
+        if (printed.text !== '') lines.push(printed.text);
+        failed += printed.failed;
       }
       if (peer !== undefined && values.liburing !== undefined) {
         const guest = guestOf(vm);

@@ -1,0 +1,47 @@
+// How guest test runs become console text and a failure count, for the
+// commands that run the guest suite (guest-test, iterate). Pure, so a unit
+// test pins the exact text.
+import type { GuestTestRun } from './guest-tests.ts';
+
+export type TapPrintOptions =
+  /** Each program's output verbatim (guest-test: the full TAP, diagnostics included). */
+  | { style: 'raw' }
+  /**
+   * One line per test, 'ok  ' / 'skip' / 'FAIL' then the name (iterate: short
+   * enough to read after every rebuild). `only` is the test group the runs
+   * were limited to, named in the line of a program that printed no plan.
+   */
+  | { style: 'summary'; only?: string };
+
+export interface TapPrint {
+  /** 'raw': the outputs concatenated; 'summary': lines joined by '\n', no final newline ('' when none). */
+  text: string;
+  /** Failures as each style counts them: zero means the command passes (the two rules differ on a short plan). */
+  failed: number;
+}
+
+export function formatTapRuns(runs: readonly GuestTestRun[], opts: TapPrintOptions): TapPrint {
+  if (opts.style === 'raw') {
+    // A run counts as failed also when its TAP is not ok (no plan, or fewer
+    // results than planned): the program died part way.
+    return {
+      text: runs.map((r) => r.output).join(''),
+      failed: runs.reduce((n, r) => n + r.tap.failed + (r.tap.ok ? 0 : 1), 0),
+    };
+  }
+  const lines: string[] = [];
+  let failed = 0;
+  for (const r of runs) {
+    for (const t of r.tap.tests) {
+      lines.push(`${t.ok ? (t.skip ? 'skip' : 'ok  ') : 'FAIL'} ${t.name}${t.comment ? ` # ${t.comment}` : ''}`);
+      if (!t.ok) failed++;
+    }
+    // Without a plan there may be no test lines at all: show the tail of the
+    // output so the reason is on screen.
+    if (r.tap.planned === null) {
+      lines.push(`FAIL ${r.program}${opts.only !== undefined ? ` ${opts.only}` : ''}: no TAP plan (exit ${r.exitCode ?? 'signal'}), output:\n${r.output.split('\n').slice(-15).join('\n')}`);
+      failed++;
+    }
+  }
+  return { text: lines.join('\n'), failed };
+}
