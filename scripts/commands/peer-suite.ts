@@ -16,6 +16,12 @@ import { guestOf } from '../lib/compare-platform.ts';
 
 type KernelName = 'stock' | 'uringlet';
 
+const usage = `usage: uringlet peer-suite [--kernel stock|uringlet|both] [--variant default|debug]
+                           [--test NAME]... [--knob 1|2]
+  Runs liburing's own tests (tests/liburing/suite.json) on each kernel, uringlet forced
+  by kernel.io_uring_uringlet_force (default: the suite's uringletKnob). Exit 1 if a test
+  that passes on stock fails on uringlet, or a known failure is stale.`;
+
 const command: Command = {
   summary: "run liburing's own tests on stock and on uringlet (forced); fail if uringlet breaks one that passes on stock",
   async run(argv) {
@@ -26,8 +32,13 @@ const command: Command = {
         variant: { type: 'string', default: 'default' },
         test: { type: 'string', multiple: true },
         knob: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
       },
     });
+    if (values.help) {
+      process.stdout.write(`${usage}\n`);
+      return 0;
+    }
     const variant = values.variant;
     if (variant !== 'default' && variant !== 'debug') throw new UserError('--variant must be default or debug');
     const kernels: KernelName[] = values.kernel === 'both' ? ['stock', 'uringlet'] : values.kernel === 'stock' || values.kernel === 'uringlet' ? [values.kernel] : [];

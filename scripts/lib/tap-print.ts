@@ -16,7 +16,7 @@ export type TapPrintOptions =
 export interface TapPrint {
   /** 'raw': the outputs concatenated; 'summary': lines joined by '\n', no final newline ('' when none). */
   text: string;
-  /** Failures as each style counts them: zero means the command passes (the two rules differ on a short plan). */
+  /** Failed tests, plus one per program whose TAP is incomplete: zero means the command passes. */
   failed: number;
 }
 
@@ -40,6 +40,10 @@ export function formatTapRuns(runs: readonly GuestTestRun[], opts: TapPrintOptio
     // output so the reason is on screen.
     if (r.tap.planned === null) {
       lines.push(`FAIL ${r.program}${opts.only !== undefined ? ` ${opts.only}` : ''}: no TAP plan (exit ${r.exitCode ?? 'signal'}), output:\n${r.output.split('\n').slice(-15).join('\n')}`);
+      failed++;
+    } else if (r.tap.tests.length !== r.tap.planned) {
+      // Same rule as 'raw': a program that planned more than it reported died part way.
+      lines.push(`FAIL ${r.program}: ${r.tap.tests.length} of ${r.tap.planned} planned results (exit ${r.exitCode ?? 'signal'})`);
       failed++;
     }
   }

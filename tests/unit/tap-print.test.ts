@@ -32,3 +32,11 @@ test('raw: outputs verbatim, a run whose TAP is not ok counts on top of its fail
   t.is(p.failed, 3);
   t.is(formatTapRuns([run('ok', 'ok 1 a\n1..1\n', 0)], { style: 'raw' }).failed, 0);
 });
+
+test('summary: a program that planned more results than it printed is a failure', (t) => {
+  const short = run('mix', 'TAP version 13\n1..3\nok 1 mix one\n', 0);
+  const p = formatTapRuns([short], { style: 'summary' });
+  t.is(p.text, 'ok   mix one\nFAIL mix: 1 of 3 planned results (exit 0)');
+  t.is(p.failed, 1);
+  t.is(formatTapRuns([short], { style: 'raw' }).failed, 1);
+});
