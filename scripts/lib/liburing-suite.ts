@@ -32,9 +32,14 @@ export interface SuiteSpec {
   uringletKnob: number;
   notRun: Record<string, string>;
   knownFailures: Record<string, string>;
+  /** Tests given a longer timeout than timeoutSec on both kernels, each with its reason. */
+  slowTests: Record<string, { timeoutSec: number; reason: string }>;
   /** The subset `compare` runs outside the nightly profile. */
   quick: string[];
 }
+
+/** A test's timeout: its slowTests entry, else the suite's. */
+export const testTimeoutSec = (spec: SuiteSpec, name: string): number => spec.slowTests[name]?.timeoutSec ?? spec.timeoutSec;
 
 export const specFile = (): string => join(paths.tests(), 'liburing', 'suite.json');
 
@@ -62,11 +67,23 @@ export function parseSuiteSpec(text: string, file = 'suite.json'): SuiteSpec {
     }
     return v as Record<string, string>;
   };
+  const slowRaw = o.slowTests ?? {};
+  if (typeof slowRaw !== 'object' || slowRaw === null || Array.isArray(slowRaw)) throw new UserError(`${file}: slowTests must map test names to {timeoutSec, reason}`);
+  const slowTests: SuiteSpec['slowTests'] = {};
+  for (const [name, v] of Object.entries(slowRaw)) {
+    if (!/^[\w.-]+\.t$/.test(name)) throw new UserError(`${file}: slowTests: '${name}' is not a liburing test name (like accept.t)`);
+    const e = v as Record<string, unknown> | null;
+    if (typeof e !== 'object' || e === null || typeof e.timeoutSec !== 'number' || !Number.isInteger(e.timeoutSec) || e.timeoutSec < 1) {
+      throw new UserError(`${file}: slowTests: '${name}' needs an integer timeoutSec of at least 1`);
+    }
+    if (typeof e.reason !== 'string' || e.reason.trim().length < 10) throw new UserError(`${file}: slowTests: '${name}' needs a reason (a sentence)`);
+    slowTests[name] = { timeoutSec: e.timeoutSec, reason: e.reason };
+  }
   const quick = o.quick ?? [];
   if (!Array.isArray(quick) || !quick.every((q): q is string => typeof q === 'string' && /^[\w.-]+\.t$/.test(q))) {
     throw new UserError(`${file}: quick must be a list of liburing test names (like nop.t)`);
   }
-  const spec = { timeoutSec: num('timeoutSec', 60), uringletKnob: num('uringletKnob', 2), notRun: reasons('notRun'), knownFailures: reasons('knownFailures'), quick };
+  const spec = { timeoutSec: num('timeoutSec', 60), uringletKnob: num('uringletKnob', 2), notRun: reasons('notRun'), knownFailures: reasons('knownFailures'), slowTests, quick };
   if (spec.timeoutSec < 1) throw new UserError(`${file}: timeoutSec must be at least 1`);
   if (spec.uringletKnob < 1 || spec.uringletKnob > 2) throw new UserError(`${file}: uringletKnob must be 1 or 2`);
   return spec;
@@ -99,12 +116,18 @@ export interface PeerVerdict {
   /** Skipped on stock but run on uringlet, or the other way around. */
   skipMismatch: string[];
   passedBoth: number;
+  /**
+   * Passing on both, but uringlet took at least twice as long and 2 s more:
+   * not a failure, a cost to report (slowest ratio first).
+   */
+  slower: { name: string; stockSec: number; uringletSec: number }[];
 }
 
 /** Pure: compare the two kernels' results. */
 export function peerVerdict(stock: PeerTestResult[], uringlet: PeerTestResult[], spec: SuiteSpec): PeerVerdict {
   const s = new Map(stock.map((r) => [r.name, r.status]));
-  const v: PeerVerdict = { regressions: [], known: [], unlistedStockFailures: [], staleKnown: [], skipMismatch: [], passedBoth: 0 };
+  const v: PeerVerdict = { regressions: [], known: [], unlistedStockFailures: [], staleKnown: [], skipMismatch: [], passedBoth: 0, slower: [] };
+  const stockSec = new Map(stock.map((x) => [x.name, x.seconds]));
   for (const r of uringlet) {
     const st = s.get(r.name);
     if (st === undefined || st === 'not-run' || r.status === 'not-run') continue;
@@ -113,13 +136,18 @@ export function peerVerdict(stock: PeerTestResult[], uringlet: PeerTestResult[],
       const reason = spec.knownFailures[r.name];
       if (reason !== undefined) v.known.push({ name: r.name, reason });
       else v.unlistedStockFailures.push(r.name);
-    } else if (r.status === 'pass' && st === 'pass') v.passedBoth++;
+    } else if (r.status === 'pass' && st === 'pass') {
+      v.passedBoth++;
+      const ss = stockSec.get(r.name) ?? 0;
+      if (r.seconds >= 2 * ss && r.seconds - ss >= 2) v.slower.push({ name: r.name, stockSec: ss, uringletSec: r.seconds });
+    }
     if ((r.status === 'skip') !== (st === 'skip') && !bad(r.status) && !bad(st)) v.skipMismatch.push(r.name);
   }
   for (const name of Object.keys(spec.knownFailures)) {
     const st = s.get(name);
     if (st !== undefined && !bad(st)) v.staleKnown.push(name);
   }
+  v.slower.sort((a, b) => b.uringletSec / Math.max(b.stockSec, 0.01) - a.uringletSec / Math.max(a.stockSec, 0.01));
   return v;
 }
 
@@ -266,7 +294,7 @@ export async function runPeerSuite(g: PeerGuest, built: BuiltPeerSuite, opts: Ru
       results.push({ name, status: 'not-run', exitCode: null, seconds: 0, tail: [why ?? 'the guest stopped answering after an earlier test'] });
       continue;
     }
-    const t = opts.spec.timeoutSec;
+    const t = testTimeoutSec(opts.spec, name);
     const started = Date.now();
     let r: PeerTestResult;
     try {

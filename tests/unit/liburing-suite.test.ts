@@ -3,10 +3,10 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { UserError } from '../../scripts/lib/errors.ts';
-import { classify, parseSuiteSpec, peerVerdict, specFile, toTap, type PeerStatus, type PeerTestResult, type SuiteSpec } from '../../scripts/lib/liburing-suite.ts';
+import { classify, parseSuiteSpec, peerVerdict, specFile, testTimeoutSec, toTap, type PeerStatus, type PeerTestResult, type SuiteSpec } from '../../scripts/lib/liburing-suite.ts';
 
 const r = (name: string, status: PeerStatus): PeerTestResult => ({ name, status, exitCode: status === 'pass' ? 0 : status === 'hang' ? null : 1, seconds: 0.5, tail: [`${name} said ${status}`] });
-const spec = (known: Record<string, string> = {}): SuiteSpec => ({ timeoutSec: 60, uringletKnob: 2, notRun: {}, knownFailures: known, quick: [] });
+const spec = (known: Record<string, string> = {}): SuiteSpec => ({ timeoutSec: 60, uringletKnob: 2, notRun: {}, knownFailures: known, slowTests: {}, quick: [] });
 
 test('the checked-in spec parses, and every known failure has a reason', (t) => {
   const s = parseSuiteSpec(readFileSync(specFile(), 'utf8'));
@@ -59,4 +59,19 @@ test('TAP: plan, skips as SKIP, failures with status and the test output as diag
   t.regex(lines[4] ?? '', /^not ok 2 - b\.t # hang \(exit none, 0\.5 s\)$/);
   t.is(lines[5], '#   b.t said hang');
   t.is(lines[6], 'ok 3 - c.t # SKIP skip');
+});
+
+test('spec: slowTests give a test its own timeout, with a reason', (t) => {
+  const s = parseSuiteSpec('{"timeoutSec": 60, "slowTests": {"slow.t": {"timeoutSec": 180, "reason": "slower in uringlet mode, passes"}}}');
+  t.is(testTimeoutSec(s, 'slow.t'), 180);
+  t.is(testTimeoutSec(s, 'nop.t'), 60);
+  t.throws(() => parseSuiteSpec('{"slowTests": {"slow.t": {"timeoutSec": 0, "reason": "a good long reason"}}}'), { instanceOf: UserError, message: /timeoutSec/ });
+  t.throws(() => parseSuiteSpec('{"slowTests": {"slow.t": {"timeoutSec": 90}}}'), { instanceOf: UserError, message: /needs a reason/ });
+});
+
+test('verdict: passing on both but at least 2x and 2 s slower on uringlet is reported, slowest ratio first', (t) => {
+  const at = (name: string, seconds: number): PeerTestResult => ({ ...r(name, 'pass'), seconds });
+  const v = peerVerdict([at('a.t', 10), at('b.t', 0.5), at('c.t', 1), at('d.t', 14)], [at('a.t', 15), at('b.t', 1.9), at('c.t', 10), at('d.t', 50)], spec());
+  t.deepEqual(v.slower.map((x) => x.name), ['c.t', 'd.t']);
+  t.is(v.passedBoth, 4);
 });
