@@ -397,6 +397,28 @@ static void test_fork_child(void)
 	read(pfd[0], &status, sizeof(status));
 	ok(status == -EEXIST, "fork: a child cannot submit to the parent's uringlet ring", "child's submit returned %d", status);
 	io_uring_queue_exit(&ring);
+
+	/* SINGLE_ISSUER: the task that enables a disabled ring is its issuer */
+	if (ring_init(&ring, 8, ul_flag | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_R_DISABLED)) {
+		ok(0, "fork: the creator cannot submit to a SINGLE_ISSUER ring a child enabled", "ring setup failed");
+		return;
+	}
+	pid = fork();
+	if (!pid)
+		_exit(syscall(__NR_io_uring_register, ring.ring_fd,
+			      IORING_REGISTER_ENABLE_RINGS, NULL, 0) ? 1 : 0);
+	waitpid(pid, &status, 0);
+	{
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		int r;
+
+		io_uring_prep_nop(sqe);
+		r = io_uring_submit(&ring);
+		ok(WIFEXITED(status) && !WEXITSTATUS(status) && r == -EEXIST,
+		   "fork: the creator cannot submit to a SINGLE_ISSUER ring a child enabled",
+		   "child's enable exit %d, creator's submit returned %d", WEXITSTATUS(status), r);
+	}
+	io_uring_queue_exit(&ring);
 }
 
 static void test_owner_exit(void)
