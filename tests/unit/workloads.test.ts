@@ -37,9 +37,9 @@ test('matrix covers the workloads the issue asks for', (t) => {
   t.truthy(m.workloads.find((w) => w.id === 'nullblk-dio-randread')!.knownLoss);
 });
 
-test('both profiles load; quick is small, nightly is every point with the debug variant', (t) => {
+test('the profiles load; quick is small, nightly is every point with the debug variant', (t) => {
   const m = loadMatrix();
-  t.deepEqual(profileNames(), ['nightly', 'quick']);
+  t.deepEqual(profileNames(), ['nightly', 'quick', 'rfc-sweep']);
   const quick = loadProfile('quick', m);
   const nightly = loadProfile('nightly', m);
   const qp = planPoints(m, quick);
@@ -52,9 +52,16 @@ test('both profiles load; quick is small, nightly is every point with the debug 
   t.is(quick.aa, 'split');
 });
 
-test('both profiles fit their time budgets by the runner\'s own estimate (TCG overheads)', (t) => {
+test('rfc-sweep is the 2022 RFC\'s table: every depth it reported, nothing else, no test suites', (t) => {
   const m = loadMatrix();
-  for (const name of ['quick', 'nightly']) {
+  const sweep = loadProfile('rfc-sweep', m);
+  t.deepEqual(planPoints(m, sweep).map((p) => p.key), Object.keys(m.rfc.ratio).map((d) => `rfc-xfs-randwrite@iodepth=${d}`));
+  t.true(sweep.variants.every((v) => !v.tests));
+});
+
+test('every profile fits its time budget by the runner\'s own estimate (TCG overheads)', (t) => {
+  const m = loadMatrix();
+  for (const name of profileNames()) {
     const p = loadProfile(name, m);
     const est = estimateSeconds(p, planPoints(m, p));
     t.true(est <= p.budgetMinutes * 60, `${name}: estimated ${(est / 60).toFixed(1)} min > budget ${p.budgetMinutes}`);
