@@ -91,7 +91,7 @@ const command: Command = {
       for (const n of v.unlistedStockFailures) process.stdout.write(`  fails on both kernels, not in tests/liburing/suite.json knownFailures: ${n}\n`);
       for (const n of v.staleKnown) process.stdout.write(`  STALE known failure ${n}: passes on stock, remove it from knownFailures\n`);
       for (const n of v.skipMismatch) process.stdout.write(`  skipped on one kernel only: ${n}\n`);
-      for (const x of v.slower) process.stdout.write(`  slower on uringlet: ${x.name} ${x.uringletSec.toFixed(1)} s vs ${x.stockSec.toFixed(1)} s on stock (${(x.uringletSec / Math.max(x.stockSec, 0.01)).toFixed(1)}x)\n`);
+      for (const x of v.slower) process.stdout.write(`  slower on uringlet: ${x.name} ${x.uringletSec.toFixed(1)} s vs ${x.stockSec.toFixed(1)} s on stock (${x.ratio.toFixed(1)}x)\n`);
       if (v.regressions.length > 0 || v.staleKnown.length > 0) exit = 1;
     } else {
       for (const [k, rs] of Object.entries(results)) {

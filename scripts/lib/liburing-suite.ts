@@ -120,7 +120,7 @@ export interface PeerVerdict {
    * Passing on both, but uringlet took at least twice as long and 2 s more:
    * not a failure, a cost to report (slowest ratio first).
    */
-  slower: { name: string; stockSec: number; uringletSec: number }[];
+  slower: { name: string; stockSec: number; uringletSec: number; ratio: number }[];
 }
 
 /** Pure: compare the two kernels' results. */
@@ -139,7 +139,7 @@ export function peerVerdict(stock: PeerTestResult[], uringlet: PeerTestResult[],
     } else if (r.status === 'pass' && st === 'pass') {
       v.passedBoth++;
       const ss = stockSec.get(r.name) ?? 0;
-      if (r.seconds >= 2 * ss && r.seconds - ss >= 2) v.slower.push({ name: r.name, stockSec: ss, uringletSec: r.seconds });
+      if (r.seconds >= 2 * ss && r.seconds - ss >= 2) v.slower.push({ name: r.name, stockSec: ss, uringletSec: r.seconds, ratio: r.seconds / Math.max(ss, 0.01) });
     }
     if ((r.status === 'skip') !== (st === 'skip') && !bad(r.status) && !bad(st)) v.skipMismatch.push(r.name);
   }
@@ -147,7 +147,7 @@ export function peerVerdict(stock: PeerTestResult[], uringlet: PeerTestResult[],
     const st = s.get(name);
     if (st !== undefined && !bad(st)) v.staleKnown.push(name);
   }
-  v.slower.sort((a, b) => b.uringletSec / Math.max(b.stockSec, 0.01) - a.uringletSec / Math.max(a.stockSec, 0.01));
+  v.slower.sort((a, b) => b.ratio - a.ratio);
   return v;
 }
 
