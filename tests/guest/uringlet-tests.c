@@ -758,6 +758,110 @@ static void test_cancel(void)
 }
 
 /* More SQEs than CQ entries without reaping: overflow is kept, nothing lost. */
+/* ---- kernel.io_uring_uringlet_force (patch 9, not for merge) ---- */
+
+static const char force_knob[] = "/proc/sys/kernel/io_uring_uringlet_force";
+
+/* returns the old value, or -1 if the kernel has no knob */
+static int set_force(int v)
+{
+	char old[8] = "";
+	FILE *f = fopen(force_knob, "r+");
+
+	if (!f)
+		return -1;
+	if (!fgets(old, sizeof(old), f)) {
+		fclose(f);
+		return -1;
+	}
+	rewind(f);
+	fprintf(f, "%d\n", v);
+	fclose(f);
+	return atoi(old);
+}
+
+static void trigger_pipe(int p[2])
+{
+	char b[4];
+
+	if (write(p[1], "foo", 3) != 3 || read(p[0], b, 3) != 3)
+		perror("pipe");
+}
+
+/*
+ * With force=2 a plain ring keeps the contract of inline submission. One
+ * part of it: a request that a drain held back is issued by the enter that
+ * runs the task_work releasing it, before that enter returns. A pipe
+ * written and drained right after that enter (liburing's multicqes_drain
+ * does) must wake a poll released that way. On stock this is the baseline.
+ */
+static void test_force_drain_release(void)
+{
+	const char *name = "force=2: a poll a drain released is armed before the enter that released it returns";
+	int old = set_force(2), rounds = 20, missed = 0, forced;
+	struct io_uring ring;
+
+	if (ul_flag && old < 0) {
+		skip(name, "no kernel.io_uring_uringlet_force (patch 9 not applied)");
+		return;
+	}
+	if (io_uring_queue_init(16, &ring, 0)) {
+		ok(0, name, "setup");
+		goto out;
+	}
+	for (int r = 0; r < rounds; r++) {
+		struct io_uring_sqe *sqe;
+		struct io_uring_cqe *cqe;
+		int a[2], b[2], got = 0;
+
+		if (pipe(a) || pipe(b))
+			break;
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_poll_add(sqe, a[0], POLLIN);
+		sqe->user_data = 1;
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_nop(sqe);
+		sqe->flags |= IOSQE_IO_DRAIN;
+		sqe->user_data = 2;
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_poll_add(sqe, b[0], POLLIN);
+		sqe->user_data = 3;
+		io_uring_submit(&ring);
+		usleep(10000);
+		trigger_pipe(a);
+		io_uring_get_events(&ring);
+		trigger_pipe(b);
+		io_uring_get_events(&ring);
+		usleep(30000);
+		while (!io_uring_peek_cqe(&ring, &cqe)) {
+			got++;
+			io_uring_cqe_seen(&ring, cqe);
+		}
+		if (got != 3) {
+			missed++;
+			/* remove the poll that missed, or it holds the next drain */
+			sqe = io_uring_get_sqe(&ring);
+			io_uring_prep_poll_remove(sqe, 3);
+			sqe->user_data = 9;
+			io_uring_submit(&ring);
+			usleep(10000);
+			while (!io_uring_peek_cqe(&ring, &cqe))
+				io_uring_cqe_seen(&ring, cqe);
+		}
+		close(a[0]);
+		close(a[1]);
+		close(b[0]);
+		close(b[1]);
+	}
+	forced = fdinfo_has(ring.ring_fd, "Uringlet:\t1");
+	ok(!missed && (old < 0 || forced), name, "%d of %d rounds missed the event%s", missed, rounds,
+	   old < 0 ? " (stock)" : forced ? " (forced uringlet ring)" : ", but the ring is not in uringlet mode");
+	io_uring_queue_exit(&ring);
+out:
+	if (old >= 0)
+		set_force(old);
+}
+
 static void test_cq_overflow(void)
 {
 	struct io_uring ring;
@@ -910,6 +1014,7 @@ int main(int argc, char **argv)
 	RUN("exec", test_owner_exec());
 	RUN("links", test_links());
 	RUN("cancel", test_cancel());
+	RUN("force-drain", test_force_drain_release());
 	RUN("cq-overflow", test_cq_overflow());
 	RUN("mix", test_random_mix());
 	RUN("teardown", test_close_blocked());
