@@ -140,6 +140,8 @@ static void *uffd_handler(void *arg)
 		iov->iov_base = u->data;
 		iov->iov_len = 16;
 		strcpy(src + 256, "/tmp/uringlet-uffd-open");
+		/* and a 100 ms timespec */
+		((struct __kernel_timespec *)(src + 512))->tv_nsec = 100 * 1000 * 1000;
 		c.dst = (unsigned long)u->page;
 		c.src = (unsigned long)src;
 		c.len = u->psz;
@@ -360,6 +362,71 @@ static void test_never_blocks(const char *what)
 	}
 	if (fd >= 0)
 		close(fd);
+	io_uring_queue_exit(&ring);
+	uffd_page_fini(&u);
+}
+
+/*
+ * A LINK_TIMEOUT is prepared with the request it is linked to, so uringlet
+ * can't leave its prep to the issue: the loop faults the timespec in with
+ * ->uring_lock dropped. It waits for the page (the link is being built),
+ * but the lock is free meanwhile.
+ */
+static void test_link_timeout_fault(void)
+{
+	const char *name = "never-blocks: linked timeout whose timespec faults";
+	double t0, t_enter, t_register = -1;
+	struct io_uring_probe *probe;
+	unsigned long long order[3];
+	int res[3], fifo[2], ret, rd = 1, to = 1;
+	struct io_uring_sqe *sqe;
+	struct uffd_page u;
+	struct io_uring ring;
+	char buf[8];
+
+	if (uffd_page_init(&u, 200) || ring_init(&ring, 16, ul_flag) || pipe(fifo)) {
+		ok(0, name, "setup");
+		return;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_read(sqe, fifo[0], buf, sizeof(buf), 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = 1;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_link_timeout(sqe, (struct __kernel_timespec *)(u.page + 512), 0);
+	sqe->user_data = 2;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	sqe->user_data = 3;
+	t0 = now_ms();
+	ret = io_uring_submit(&ring);
+	t_enter = now_ms() - t0;
+	if (ret == 3 && ul_flag) {
+		/* the worker is in the 200 ms fault by now */
+		usleep(50000);
+		t0 = now_ms();
+		probe = io_uring_get_probe_ring(&ring);
+		t_register = now_ms() - t0;
+		if (probe)
+			io_uring_free_probe(probe);
+		else
+			t_register = 1e9;
+	}
+	ret = ret == 3 ? wait_cqes(&ring, 3, order, res) : -1;
+	for (int i = 0; i < 3 && !ret; i++) {
+		if (order[i] == 1)
+			rd = res[i];
+		else if (order[i] == 2)
+			to = res[i];
+	}
+	if (!ul_flag)
+		ok(!ret && rd == -ECANCELED && to == -ETIME, name, "stock baseline: enter blocked %.1f ms", t_enter);
+	else
+		ok(!ret && t_enter < 50.0 && t_register < 50.0 && rd == -ECANCELED && to == -ETIME, name,
+		   "enter %.3f ms, io_uring_register() during the fault %.3f ms (bounds 50 ms, the fault takes 200 ms), read %d, timeout %d",
+		   t_enter, t_register, rd, to);
+	close(fifo[0]);
+	close(fifo[1]);
 	io_uring_queue_exit(&ring);
 	uffd_page_fini(&u);
 }
@@ -1007,6 +1074,7 @@ int main(int argc, char **argv)
 	RUN("nops", test_nops());
 	RUN("never-blocks", test_never_blocks("writev iovec"));
 	RUN("never-blocks", test_never_blocks("openat path"));
+	RUN("never-blocks", test_link_timeout_fault());
 	RUN("worker-cap", test_worker_cap());
 	RUN("pollable", test_pollable());
 	RUN("fork", test_fork_child());
