@@ -688,6 +688,30 @@ static void test_pollable(void)
 
 /* A link whose head blocks: the linked NOP waits for it, a linked timeout
  * on a blocked FIFO read fires, a failing head cancels its chain. */
+/* OPENAT of @path linked to a NOP; res[0], res[1]: their results (1 if none) */
+static void openat_linked_nop(struct io_uring *ring, const char *path, int *res)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+
+	res[0] = res[1] = 1;
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_openat(sqe, AT_FDCWD, path, O_RDONLY, 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = 0;
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_nop(sqe);
+	sqe->user_data = 1;
+	io_uring_submit(ring);
+	for (int i = 0; i < 2; i++) {
+		if (io_uring_wait_cqe(ring, &cqe))
+			break;
+		if (cqe->user_data <= 1)
+			res[cqe->user_data] = cqe->res;
+		io_uring_cqe_seen(ring, cqe);
+	}
+}
+
 static void test_links(void)
 {
 	struct io_uring ring;
@@ -724,22 +748,7 @@ static void test_links(void)
 	   "read %d, timeout %d after %.0f ms", res[1], res[2], now_ms() - t0);
 
 	/* failing head: openat of a missing file, linked write must be cancelled */
-	res[0] = res[1] = 1;
-	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_openat(sqe, AT_FDCWD, "/nonexistent/uringlet", O_RDONLY, 0);
-	sqe->flags |= IOSQE_IO_LINK;
-	sqe->user_data = 0;
-	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_nop(sqe);
-	sqe->user_data = 1;
-	io_uring_submit(&ring);
-	for (int i = 0; i < 2; i++) {
-		if (io_uring_wait_cqe(&ring, &cqe))
-			break;
-		if (cqe->user_data <= 1)
-			res[cqe->user_data] = cqe->res;
-		io_uring_cqe_seen(&ring, cqe);
-	}
+	openat_linked_nop(&ring, "/nonexistent/uringlet", res);
 	ok(res[0] == -ENOENT && res[1] == -ECANCELED, "links: a failing head cancels its chain", "head %d, linked %d", res[0], res[1]);
 
 	/*
@@ -747,22 +756,7 @@ static void test_links(void)
 	 * submission; uringlet finds out when it prepares it again in a
 	 * worker, and the result must be the same.
 	 */
-	res[0] = res[1] = 1;
-	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_openat(sqe, AT_FDCWD, (const char *)8, O_RDONLY, 0);
-	sqe->flags |= IOSQE_IO_LINK;
-	sqe->user_data = 0;
-	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_nop(sqe);
-	sqe->user_data = 1;
-	io_uring_submit(&ring);
-	for (int i = 0; i < 2; i++) {
-		if (io_uring_wait_cqe(&ring, &cqe))
-			break;
-		if (cqe->user_data <= 1)
-			res[cqe->user_data] = cqe->res;
-		io_uring_cqe_seen(&ring, cqe);
-	}
+	openat_linked_nop(&ring, (const char *)8, res);
 	ok(res[0] == -EFAULT && res[1] == -ECANCELED, "links: a head whose path is unmapped fails with -EFAULT, its chain is cancelled", "head %d, linked %d", res[0], res[1]);
 	close(fifo[0]);
 	close(fifo[1]);
