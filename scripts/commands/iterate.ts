@@ -13,7 +13,7 @@ import { guestOf } from '../lib/compare-platform.ts';
 import { formatTapRuns } from '../lib/tap-print.ts';
 
 /** The fast functional set: the guest tests that take seconds under TCG. */
-const fastSet = ['setup', 'nops', 'never-blocks', 'links', 'cancel', 'fork', 'exit', 'exec'];
+const fastSet = ['setup', 'nops', 'never-blocks', 'links', 'cancel', 'fork', 'threads', 'exit', 'exec'];
 
 const help = `usage: uringlet iterate [--test NAME]... [--liburing NAME]... [--variant default|debug] [--kernel uringlet|stock]
   Rebuilds the uringlet kernel incrementally from its managed tree (your

@@ -512,6 +512,214 @@ static void test_fork_child(void)
 	io_uring_queue_exit(&ring);
 }
 
+/*
+ * Another thread of the owner submits: its requests belong to the owner
+ * too, and the owner's task_work queues the loop when it is idle, which
+ * must work while the owner sleeps in a syscall (read() below) and not
+ * disturb that syscall. Stock records the baseline: threads submit inline.
+ */
+struct thread_submit {
+	struct io_uring *ring;
+	int fd, wake_fd;
+	int submitted, got, bad;
+	char buf[4096];
+};
+
+static void *thread_submitter(void *arg)
+{
+	struct thread_submit *t = arg;
+	struct io_uring_sqe *sqe;
+
+	memset(t->buf, 'T', sizeof(t->buf));
+	for (int i = 0; i < 32; i++) {
+		sqe = io_uring_get_sqe(t->ring);
+		io_uring_prep_nop(sqe);
+		sqe->user_data = i;
+	}
+	sqe = io_uring_get_sqe(t->ring);
+	io_uring_prep_write(sqe, t->fd, t->buf, sizeof(t->buf), 0);
+	sqe->user_data = 100;
+	t->submitted = io_uring_submit(t->ring);
+	while (t->got < 33) {
+		struct __kernel_timespec ts = { .tv_sec = 2 };
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_wait_cqe_timeout(t->ring, &cqe, &ts))
+			break;
+		if (cqe->res != (cqe->user_data == 100 ? (int)sizeof(t->buf) : 0))
+			t->bad++;
+		t->got++;
+		io_uring_cqe_seen(t->ring, cqe);
+	}
+	/* wake the owner only now: the CQEs came while it slept */
+	write(t->wake_fd, "x", 1);
+	return NULL;
+}
+
+/* four threads submit NOPs (serialized by a mutex, as applications do) */
+struct nop_storm {
+	struct io_uring *ring;
+	pthread_mutex_t lock;
+	int bad;
+};
+
+static void *nop_storm_thread(void *arg)
+{
+	struct nop_storm *st = arg;
+
+	for (int i = 0; i < 500; i++) {
+		struct io_uring_sqe *sqe;
+
+		pthread_mutex_lock(&st->lock);
+		while (!(sqe = io_uring_get_sqe(st->ring)))
+			io_uring_submit(st->ring);
+		io_uring_prep_nop(sqe);
+		if (io_uring_submit(st->ring) < 0)
+			st->bad++;
+		pthread_mutex_unlock(&st->lock);
+	}
+	return NULL;
+}
+
+static void *ring_creator(void *arg)
+{
+	return (void *)(long)ring_init(arg, 8, ul_flag);
+}
+
+/* the owner thread exits 5 ms after setup, while the main thread submits */
+struct lingering_owner {
+	struct io_uring ring;
+	int ret;
+	pthread_barrier_t ready;
+};
+
+static void *ring_creator_lingering(void *arg)
+{
+	struct lingering_owner *lo = arg;
+
+	lo->ret = ring_init(&lo->ring, 8, ul_flag);
+	pthread_barrier_wait(&lo->ready);
+	usleep(5000);
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct thread_submit t = { 0 };
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	char check[4096], c = 0;
+	pthread_t th;
+	void *created;
+	int pfd[2], n, r, same;
+
+	t.fd = open("/tmp/uringlet-threads", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (t.fd < 0 || pipe(pfd) || ring_init(&ring, 64, ul_flag)) {
+		ok(0, "threads: another thread submits while the owner sleeps in read()", "setup failed");
+		return;
+	}
+	t.ring = &ring;
+	t.wake_fd = pfd[1];
+	pthread_create(&th, NULL, thread_submitter, &t);
+	n = read(pfd[0], &c, 1);
+	pthread_join(th, NULL);
+	same = pread(t.fd, check, sizeof(check), 0) == sizeof(check) &&
+	       !memcmp(check, t.buf, sizeof(check));
+	ok(t.submitted == 33 && t.got == 33 && !t.bad && same && n == 1 && c == 'x',
+	   "threads: another thread submits while the owner sleeps in read()",
+	   "submit %d, %d CQEs (%d bad), file %s, owner's read %d",
+	   t.submitted, t.got, t.bad, same ? "ok" : "wrong", n);
+	io_uring_queue_exit(&ring);
+	close(pfd[0]);
+	close(pfd[1]);
+	close(t.fd);
+
+	/* the owner only reaps, while it waits in io_uring_enter() */
+	{
+		struct nop_storm st = { .ring = &ring };
+		pthread_t ths[4];
+		int got = 0, bad = 0;
+
+		pthread_mutex_init(&st.lock, NULL);
+		if (ring_init(&ring, 64, ul_flag)) {
+			ok(0, "threads: 4 threads submit 2000 NOPs, the owner reaps", "setup failed");
+			return;
+		}
+		for (int i = 0; i < 4; i++)
+			pthread_create(&ths[i], NULL, nop_storm_thread, &st);
+		while (got < 2000) {
+			struct __kernel_timespec ts = { .tv_sec = 5 };
+			struct io_uring_cqe *cqe;
+
+			if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts))
+				break;
+			bad += cqe->res != 0;
+			got++;
+			io_uring_cqe_seen(&ring, cqe);
+		}
+		for (int i = 0; i < 4; i++)
+			pthread_join(ths[i], NULL);
+		ok(got == 2000 && !bad && !st.bad, "threads: 4 threads submit 2000 NOPs, the owner reaps",
+		   "%d CQEs, %d bad, %d failed submits", got, bad, st.bad);
+		io_uring_queue_exit(&ring);
+	}
+
+	/* the ring of a thread that exited: its io-wq went with it */
+	pthread_create(&th, NULL, ring_creator, &ring);
+	pthread_join(th, &created);
+	if (created) {
+		ok(0, "threads: submit after the owner thread exited", "setup failed");
+		return;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	r = io_uring_submit(&ring);
+	if (ul_flag)
+		ok(r == -EOWNERDEAD, "threads: submit after the owner thread exited is -EOWNERDEAD", "submit returned %d", r);
+	else
+		ok(r == 1, "threads: submit after the ring's creator thread exited (stock baseline)", "submit returned %d", r);
+	io_uring_queue_exit(&ring);
+
+	/* race the owner's exit with submissions of another thread */
+	{
+		struct lingering_owner lo = { .ret = -1 };
+		int subs = 0, dead = 0, other = 0, first_other = 0;
+		double t0;
+
+		pthread_barrier_init(&lo.ready, NULL, 2);
+		pthread_create(&th, NULL, ring_creator_lingering, &lo);
+		pthread_barrier_wait(&lo.ready);
+		t0 = now_ms();
+		while (!lo.ret && now_ms() - t0 < 200 && !dead) {
+			struct io_uring_cqe *cqe;
+
+			/* a full SQ ring is submitted again, as SQPOLL users do */
+			sqe = io_uring_get_sqe(&lo.ring);
+			if (sqe)
+				io_uring_prep_nop(sqe);
+			/* counts what the workers haven't consumed yet too */
+			r = io_uring_submit(&lo.ring);
+			if (r > 0) {
+				subs++;
+			} else if (r == -EOWNERDEAD) {
+				dead++;
+			} else if (!other++) {
+				first_other = r;
+			}
+			while (!io_uring_peek_cqe(&lo.ring, &cqe))
+				io_uring_cqe_seen(&lo.ring, cqe);
+		}
+		pthread_join(th, NULL);
+		if (!lo.ret)
+			io_uring_queue_exit(&lo.ring);
+		ok(!lo.ret && !other && (ul_flag ? dead == 1 : !dead),
+		   ul_flag ? "threads: the owner thread exits while another submits, then -EOWNERDEAD" :
+			     "threads: the ring's creator thread exits while another submits (stock baseline)",
+		   "setup %d, %d submitted, %d -EOWNERDEAD, %d other (first %d), closed after %.1f ms",
+		   lo.ret, subs, dead, other, first_other, now_ms() - t0);
+	}
+}
+
 static void test_owner_exit(void)
 {
 	int status;
@@ -1072,6 +1280,7 @@ int main(int argc, char **argv)
 	RUN("worker-cap", test_worker_cap());
 	RUN("pollable", test_pollable());
 	RUN("fork", test_fork_child());
+	RUN("threads", test_threads());
 	RUN("exit", test_owner_exit());
 	RUN("exec", test_owner_exec());
 	RUN("links", test_links());
