@@ -697,9 +697,12 @@ static void test_threads(void)
 			sqe = io_uring_get_sqe(&lo.ring);
 			if (sqe)
 				io_uring_prep_nop(sqe);
-			/* counts what the workers haven't consumed yet too */
+			/*
+			 * counts what the workers haven't consumed yet too, and
+			 * with a full ring they may have consumed all of it
+			 */
 			r = io_uring_submit(&lo.ring);
-			if (r > 0) {
+			if (r > 0 || (!r && !sqe)) {
 				subs++;
 			} else if (r == -EOWNERDEAD) {
 				dead++;
