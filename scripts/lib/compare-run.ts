@@ -318,7 +318,7 @@ async function runFio(ctx: BootContext, p: Point, rep: number, env: Record<strin
   // /proc/stat before/after goes to stderr so stdout is fio's alone.
   const cmd =
     `${p.workload.dropCaches ? dropCaches : ''}` +
-    `S0=$(head -1 /proc/stat); ${fioCommand(p, env, runtimeSec, rampSec, ['--output-format=json+'])}; rc=$?; S1=$(head -1 /proc/stat); ` +
+    `S0=$(head -1 /proc/stat); ${fioCommand(p, env, runtimeSec, rampSec, ['--output-format=json+', '--lat_percentiles=1'])}; rc=$?; S1=$(head -1 /proc/stat); ` +
     `echo "@@stat0 $S0" >&2; echo "@@stat1 $S1" >&2; exit $rc`;
   const r = await sh(ctx, cmd, runtimeSec + rampSec + 180);
   const raw = join('raw', `${ctx.slot.variant.name}-${ctx.slot.arm}-${ctx.slot.boot}`, `${fileKey(p, rep)}.fio.json`);
@@ -337,6 +337,12 @@ async function runFio(ctx: BootContext, p: Point, rep: number, env: Record<strin
   const [p50, p99] = histogramPercentiles(s.clat, [50, 99]);
   const metrics: Record<string, number> = { iops: s.iops, clat_p50_us: p50! / 1000, clat_p99_us: p99! / 1000, cpu_us_per_io: s.cpuUsPerIo };
   const hists: Record<string, Record<string, number>> = { clat: histogramToJson(s.clat) };
+  if (s.lat.size > 0) {
+    const [l50, l99] = histogramPercentiles(s.lat, [50, 99]);
+    metrics['lat_p50_us'] = l50! / 1000;
+    metrics['lat_p99_us'] = l99! / 1000;
+    hists['lat'] = histogramToJson(s.lat);
+  }
   if (s.syncLat.size > 0) {
     metrics['fsync_p99_us'] = histogramPercentiles(s.syncLat, [99])[0]! / 1000;
     hists['fsync'] = histogramToJson(s.syncLat);

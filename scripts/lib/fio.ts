@@ -29,6 +29,13 @@ export interface FioDirection {
   bwKiBps: number;
   runtimeMs: number;
   clat: LatencySummary;
+  /**
+   * Total latency, from fio queueing the I/O to its completion; has bins only
+   * with --lat_percentiles=1. Unlike clat it does not depend on when fio
+   * stamps the issue time, which completions of an asynchronous submitter
+   * (SQPOLL, uringlet) can race.
+   */
+  lat: LatencySummary;
 }
 
 export interface FioJob {
@@ -129,6 +136,10 @@ function optNum(o: Json, key: string): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : 0;
 }
 
+function emptyLatency(): LatencySummary {
+  return { n: 0, minNs: 0, maxNs: 0, meanNs: 0, stddevNs: 0, percentiles: {}, bins: new Map() };
+}
+
 function parseLatency(v: unknown, what: string): LatencySummary {
   const o = obj(v, what);
   const percentiles: Record<string, number> = {};
@@ -165,6 +176,7 @@ function parseDirection(v: unknown, what: string): FioDirection | undefined {
     bwKiBps: num(o, 'bw', what),
     runtimeMs: optNum(o, 'runtime'),
     clat: parseLatency(o['clat_ns'], `${what}.clat_ns`),
+    lat: o['lat_ns'] === undefined ? emptyLatency() : parseLatency(o['lat_ns'], `${what}.lat_ns`),
   };
 }
 
@@ -295,6 +307,8 @@ export interface FioSample {
   ios: number;
   /** Completion latency histogram of all directions and jobs. */
   clat: Histogram;
+  /** Total latency histogram (empty without --lat_percentiles=1). */
+  lat: Histogram;
   /** fio process usr+sys CPU microseconds per I/O (io_uring worker threads belong to the process). */
   cpuUsPerIo: number;
   usrCpu: number;
@@ -311,6 +325,7 @@ export function sampleOf(run: FioRun): FioSample {
   let usr = 0;
   let sys = 0;
   const hs: Histogram[] = [];
+  const lats: Histogram[] = [];
   const syncs: Histogram[] = [];
   for (const j of run.jobs) {
     if (j.sync !== undefined) syncs.push(j.sync.lat.bins);
@@ -319,6 +334,7 @@ export function sampleOf(run: FioRun): FioSample {
       bw += d.bwKiBps;
       ios += d.ios;
       hs.push(d.clat.bins);
+      lats.push(d.lat.bins);
     }
     // usr_cpu/sys_cpu are percent of one CPU over job_runtime (ms).
     cpuUs += ((j.usrCpu + j.sysCpu) / 100) * j.runtimeMs * 1000;
@@ -330,6 +346,7 @@ export function sampleOf(run: FioRun): FioSample {
     bwKiBps: bw,
     ios,
     clat: mergeHistograms(hs),
+    lat: mergeHistograms(lats),
     cpuUsPerIo: ios > 0 ? cpuUs / ios : Number.NaN,
     usrCpu: usr,
     sysCpu: sys,

@@ -659,6 +659,7 @@ static void test_threads(void)
 		}
 		for (int i = 0; i < 4; i++)
 			pthread_join(ths[i], NULL);
+		pthread_mutex_destroy(&st.lock);
 		ok(got == 2000 && !bad && !st.bad, "threads: 4 threads submit 2000 NOPs, the owner reaps",
 		   "%d CQEs, %d bad, %d failed submits", got, bad, st.bad);
 		io_uring_queue_exit(&ring);
@@ -713,6 +714,7 @@ static void test_threads(void)
 				io_uring_cqe_seen(&lo.ring, cqe);
 		}
 		pthread_join(th, NULL);
+		pthread_barrier_destroy(&lo.ready);
 		if (!lo.ret)
 			io_uring_queue_exit(&lo.ring);
 		ok(!lo.ret && !other && (ul_flag ? dead == 1 : !dead),

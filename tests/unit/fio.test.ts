@@ -18,6 +18,28 @@ const dir = join(repoRoot, 'tests', 'fixtures', 'fio');
 const fixture = (name: string) => readFileSync(join(dir, name), 'utf8');
 const allFixtures = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
+test('with --lat_percentiles=1, total-latency percentiles recomputed from bins equal fio\'s own; without it lat has no bins', (t) => {
+  let withLat = 0;
+  for (const f of allFixtures) {
+    const run = parseFioOutput(fixture(f));
+    for (const job of run.jobs) {
+      for (const [dname, d] of Object.entries(job.directions)) {
+        const keys = Object.keys(d.lat.percentiles);
+        if (keys.length === 0) {
+          t.is(d.lat.bins.size, 0, `${f} ${job.name} ${dname}: no lat bins without lat_percentiles`);
+          continue;
+        }
+        t.deepEqual(histogramPercentiles(d.lat.bins, keys.map(Number)), keys.map((k) => d.lat.percentiles[k]), `${f} ${job.name} ${dname}`);
+        t.is(histogramCount(d.lat.bins), d.lat.n, `${f} ${job.name} ${dname} lat bin count = N`);
+        withLat++;
+      }
+    }
+    const s = sampleOf(run);
+    if (f === 'host-randwrite-latpct-qd8.json') t.is(histogramCount(s.lat), s.ios, 'sample lat histogram counts every I/O');
+  }
+  t.true(withLat >= 1);
+});
+
 test('every captured fixture parses as fio 3.33', (t) => {
   t.true(allFixtures.length >= 6);
   for (const f of allFixtures) {
