@@ -366,6 +366,20 @@ static void test_never_blocks(const char *what)
 	uffd_page_fini(&u);
 }
 
+/* queue a read of @fd (user_data 1) linked to a timeout at @ts (user_data 2) */
+static void read_linked_timeout(struct io_uring *ring, int fd, char *buf,
+				unsigned int len, struct __kernel_timespec *ts)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	io_uring_prep_read(sqe, fd, buf, len, 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = 1;
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_link_timeout(sqe, ts, 0);
+	sqe->user_data = 2;
+}
+
 /*
  * A LINK_TIMEOUT is prepared with the request it is linked to, so uringlet
  * can't leave its prep to the issue: the loop faults the timespec in with
@@ -388,13 +402,8 @@ static void test_link_timeout_fault(void)
 		ok(0, name, "setup");
 		return;
 	}
-	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_read(sqe, fifo[0], buf, sizeof(buf), 0);
-	sqe->flags |= IOSQE_IO_LINK;
-	sqe->user_data = 1;
-	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_link_timeout(sqe, (struct __kernel_timespec *)(u.page + 512), 0);
-	sqe->user_data = 2;
+	read_linked_timeout(&ring, fifo[0], buf, sizeof(buf),
+			    (struct __kernel_timespec *)(u.page + 512));
 	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_nop(sqe);
 	sqe->user_data = 3;
@@ -928,7 +937,6 @@ static void openat_linked_nop(struct io_uring *ring, const char *path, int *res)
 static void test_links(void)
 {
 	struct io_uring ring;
-	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
 	struct __kernel_timespec ts = { .tv_nsec = 100 * 1000 * 1000 };
 	int fifo[2], res[3] = { 1, 1, 1 }, ret = 0;
@@ -939,13 +947,7 @@ static void test_links(void)
 		ok(0, "links: linked timeout on a blocked read fires", "setup");
 		return;
 	}
-	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_read(sqe, fifo[0], buf, sizeof(buf), 0);
-	sqe->flags |= IOSQE_IO_LINK;
-	sqe->user_data = 1;
-	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_link_timeout(sqe, &ts, 0);
-	sqe->user_data = 2;
+	read_linked_timeout(&ring, fifo[0], buf, sizeof(buf), &ts);
 	t0 = now_ms();
 	io_uring_submit(&ring);
 	for (int i = 0; i < 2; i++) {
