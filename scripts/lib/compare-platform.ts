@@ -145,6 +145,7 @@ export async function realPlatform(opts: { liburing?: 'all' | 'quick' } = {}): P
             vcpus: spec.vcpus,
             memMiB: spec.memoryMiB,
             dataDisks: [{ name: 'data', sizeMiB: spec.dataDiskMiB, path: spec.dataDisk }],
+            ...(spec.cmdline !== undefined ? { cmdline: spec.cmdline } : {}),
             runDir,
             debugKernel: spec.variant === 'debug',
           },

@@ -57,6 +57,8 @@ export interface BootSpec {
   /** Raw data disk shared by every boot (re-made with mkfs in each). */
   dataDisk: string;
   dataDiskMiB: number;
+  /** Extra guest kernel arguments of the profile (vm.cmdline). */
+  cmdline?: string[];
   /** Where the serial console goes. */
   consoleLog: string;
 }
@@ -506,6 +508,7 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
   host.accelerator = await platform.accelerator();
   host.vcpus = profile.vm.vcpus;
   host.guestMemoryMiB = profile.vm.memoryMiB;
+  if (profile.vm.cmdline !== undefined) host.guestCmdline = profile.vm.cmdline;
   if (host.accelerator !== 'kvm') log.warn(`no KVM: guests run under ${host.accelerator} emulation; absolute numbers are far below hardware, ratios still compare the kernels`);
   run.writeJson('host.json', host);
   const kernelMeta: KernelMeta[] = [];
@@ -547,6 +550,7 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
       memoryMiB: profile.vm.memoryMiB,
       dataDisk,
       dataDiskMiB: profile.vm.dataDiskMiB,
+      ...(profile.vm.cmdline !== undefined ? { cmdline: profile.vm.cmdline } : {}),
       consoleLog: run.path(consoleRel),
     };
     const started = Date.now();

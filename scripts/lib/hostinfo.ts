@@ -18,6 +18,8 @@ export interface HostInfo {
   accelerator?: string;
   vcpus?: number;
   guestMemoryMiB?: number;
+  /** Guest kernel arguments the profile added (vm.cmdline). */
+  guestCmdline?: string[];
   /** fio version inside the guest. */
   guestFio?: string;
 }

@@ -92,7 +92,9 @@ export function renderMarkdown(s: Summary): string {
   w(
     `Profile \`${s.profile}\`, ${s.boots.length} boots, started ${s.startedAt}, took ${(s.durationSec / 60).toFixed(1)} min. ` +
       `Host: ${s.host.cpuModel} (${s.host.cpus} CPUs, ${s.host.memoryGiB} GiB), ${s.host.os}, ${s.host.qemu}, ` +
-      `accelerator **${s.host.accelerator ?? 'unknown'}**, guest ${s.host.vcpus ?? '?'} vCPUs / ${s.host.guestMemoryMiB ?? '?'} MiB, guest fio ${s.host.guestFio ?? '?'}.`,
+      `accelerator **${s.host.accelerator ?? 'unknown'}**, guest ${s.host.vcpus ?? '?'} vCPUs / ${s.host.guestMemoryMiB ?? '?'} MiB, guest fio ${s.host.guestFio ?? '?'}` +
+      (s.host.guestCmdline?.length ? `, guest kernel arguments added by the profile: \`${s.host.guestCmdline.join(' ')}\`` : '') +
+      '.',
   );
   w();
   for (const k of s.kernels) w(`- kernel **${k.arm}** (${k.variant}): ${k.release ?? 'release unknown'}${k.bzImage ? ` — \`${k.bzImage}\`` : ''}`);

@@ -78,7 +78,8 @@ export interface Profile {
   alpha: number;
   correction: 'holm' | 'bh' | 'none';
   practicalThresholdPct: number;
-  vm: { vcpus: number; memoryMiB: number; dataDiskMiB: number };
+  /** cmdline: appended to the guest kernel command line of both kernels (after vm/qemu.json's). */
+  vm: { vcpus: number; memoryMiB: number; dataDiskMiB: number; cmdline?: string[] };
   workloads: Record<string, { values?: number[]; vars?: Record<string, string> }>;
   budgetMinutes: number;
 }
@@ -192,6 +193,7 @@ export function loadProfile(name: string, matrix: Matrix, dir = workloadsDir()):
   check(['holm', 'bh', 'none'].includes(p.correction), 'correction must be holm, bh or none', file);
   check(Array.isArray(p.variants) && p.variants.length > 0, 'needs variants', file);
   for (const v of p.variants) check(['compare', 'smoke', 'none'].includes(v.benchmarks), `variant ${v.name}: benchmarks must be compare, smoke or none`, file);
+  check(p.vm.cmdline === undefined || (Array.isArray(p.vm.cmdline) && p.vm.cmdline.every((a) => typeof a === 'string' && a.length > 0 && !/\s/.test(a))), 'vm.cmdline must be a list of kernel arguments without spaces', file);
   const known = new Set(matrix.workloads.map((w) => w.id));
   for (const [id, sel] of Object.entries(p.workloads)) {
     check(known.has(id), `workload '${id}' is not in matrix.json`, file);

@@ -10,6 +10,10 @@
  *   path  : OPENAT whose path is on the faulting page (getname() at prep)
  *   buffer: WRITE whose data buffer faults (stock punts to io-wq: enter fast)
  *   nop   : a NOP with nothing blocking, the fast-path cost of enter
+ *   blocked: every enter while one request is blocked: the WRITEV above,
+ *           then a NOP every BLOCKED_GAP_US until the WRITEV completes
+ *           (stock: the WRITEV's enter blocks DELAY_MS, then NOPs only
+ *           while io-wq finishes a write it punted after the import)
  *
  *   submit-latency DIR REPS DELAY_MS
  *
@@ -32,6 +36,9 @@
 
 #define NOP_REPS 2000
 #define WRITE_LEN 512
+/* NOPs submitted while a request is blocked: one per BLOCKED_GAP_US, at most BLOCKED_MAX per rep */
+#define BLOCKED_GAP_US 1000
+#define BLOCKED_MAX 1000
 
 static long page;
 static int uffd;
@@ -116,6 +123,84 @@ static void submit_and_wait(struct io_uring *ring, uint64_t *enter_ns, uint64_t 
 	io_uring_cqe_seen(ring, cqe);
 }
 
+/*
+ * Time every io_uring_enter() while one request is blocked: submit a WRITEV
+ * whose iovec array faults for delay_ms, then a NOP every BLOCKED_GAP_US
+ * until the WRITEV's CQE arrives. Appends the enter times to @enter_ns
+ * (*n of them so far, room for cap). On stock the WRITEV's own enter
+ * imports the iovec and blocks; any NOPs come after it.
+ */
+static void blocked_round(struct io_uring *ring, int fd, const char *data, uint64_t *enter_ns, int *n, int cap)
+{
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = WRITE_LEN };
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int nops = 0, writev_done = 0, ret;
+	uint64_t t0;
+	char *p;
+
+	memset(src_page, 0, page);
+	memcpy(src_page, &iov, sizeof(iov));
+	p = faulting_page();
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_writev(sqe, fd, (struct iovec *)p, 1, 0);
+	sqe->user_data = 1;
+	t0 = now_ns();
+	ret = io_uring_submit(ring);
+	if (*n < cap)
+		enter_ns[(*n)++] = now_ns() - t0;
+	if (ret != 1) {
+		fprintf(stderr, "io_uring_submit returned %d\n", ret);
+		exit(2);
+	}
+	while (!writev_done) {
+		int nop_done = 0;
+
+		if (io_uring_peek_cqe(ring, &cqe) == 0 && cqe->user_data == 1) {
+			if (cqe->res != WRITE_LEN)
+				fail("blocked writev: wrong result");
+			writev_done = 1;
+			io_uring_cqe_seen(ring, cqe);
+			break;
+		}
+		if (nops++ == BLOCKED_MAX) {
+			fail("blocked writev: no completion while NOPs went through");
+			break;
+		}
+		usleep(BLOCKED_GAP_US);
+		sqe = io_uring_get_sqe(ring);
+		io_uring_prep_nop(sqe);
+		sqe->user_data = 2;
+		t0 = now_ns();
+		ret = io_uring_submit(ring);
+		if (*n < cap)
+			enter_ns[(*n)++] = now_ns() - t0;
+		if (ret != 1) {
+			fprintf(stderr, "io_uring_submit returned %d\n", ret);
+			exit(2);
+		}
+		/* reap the NOP (the WRITEV may complete first) */
+		while (!nop_done) {
+			ret = io_uring_wait_cqe(ring, &cqe);
+			if (ret < 0) {
+				fprintf(stderr, "io_uring_wait_cqe: %s\n", strerror(-ret));
+				exit(2);
+			}
+			if (cqe->user_data == 2) {
+				if (cqe->res != 0)
+					fail("nop while blocked: wrong result");
+				nop_done = 1;
+			} else {
+				if (cqe->res != WRITE_LEN)
+					fail("blocked writev: wrong result");
+				writev_done = 1;
+			}
+			io_uring_cqe_seen(ring, cqe);
+		}
+	}
+	munmap(p, page);
+}
+
 int main(int argc, char **argv)
 {
 	static char data[WRITE_LEN];
@@ -125,7 +210,8 @@ int main(int argc, char **argv)
 	const char *dir;
 	char file[4096];
 	uint64_t *iov_enter, *iov_done, *path_enter, *path_done, *buf_enter, *buf_done, *nop_enter, *nop_done;
-	int reps, fd, i, res, ret;
+	uint64_t *blocked_enter;
+	int reps, fd, i, res, ret, nblocked = 0, blocked_cap;
 
 	if (argc != 4 || atoi(argv[2]) <= 0 || atoi(argv[3]) < 0) {
 		fprintf(stderr, "usage: %s DIR REPS DELAY_MS\n", argv[0]);
@@ -165,6 +251,8 @@ int main(int argc, char **argv)
 	buf_done = calloc(reps, 8);
 	nop_enter = calloc(NOP_REPS, 8);
 	nop_done = calloc(NOP_REPS, 8);
+	blocked_cap = reps * (BLOCKED_MAX + 1);
+	blocked_enter = calloc(blocked_cap, 8);
 
 	for (i = 0; i < reps; i++) {
 		struct io_uring_sqe *sqe;
@@ -209,6 +297,9 @@ int main(int argc, char **argv)
 		munmap(p, page);
 	}
 
+	for (i = 0; i < reps; i++)
+		blocked_round(&ring, fd, data, blocked_enter, &nblocked, blocked_cap);
+
 	for (i = 0; i < NOP_REPS; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 
@@ -225,6 +316,8 @@ int main(int argc, char **argv)
 	json_metric("path_fault_complete_ms_p50", pct_u64(path_done, reps, 50) / 1e6, "ms", "lower");
 	json_metric("buffer_fault_enter_us_p50", pct_u64(buf_enter, reps, 50) / 1e3, "us", "lower");
 	json_metric("buffer_fault_complete_ms_p50", pct_u64(buf_done, reps, 50) / 1e6, "ms", "lower");
+	json_metric("blocked_enter_us_p50", pct_u64(blocked_enter, nblocked, 50) / 1e3, "us", "lower");
+	json_metric("blocked_enter_us_p99", pct_u64(blocked_enter, nblocked, 99) / 1e3, "us", "lower");
 	json_metric("nop_enter_us_p50", pct_u64(nop_enter, NOP_REPS, 50) / 1e3, "us", "lower");
 	json_metric("nop_enter_us_p99", pct_u64(nop_enter, NOP_REPS, 99) / 1e3, "us", "lower");
 	json_metric("nop_roundtrip_us_p50", pct_u64(nop_done, NOP_REPS, 50) / 1e3, "us", "lower");
