@@ -10,7 +10,9 @@ import { realPlatform } from '../lib/compare-platform.ts';
 
 const help = `usage: uringlet compare [options]
 
-  --profile NAME     workload profile: quick (default; a 2-core TCG machine) or nightly (KVM hardware)
+  --profile NAME     workload profile (tests/workloads/NAME.json): quick (default; a 2-core TCG
+                     machine), nightly (KVM hardware), rfc-sweep (the 2022 RFC's table), idle-poll
+                     (diagnostic: guest idle=poll, no emulated wake-up IPIs)
   --workloads A,B    only these workloads (ids from tests/workloads/matrix.json)
   --boots N          boots per kernel (overrides the profile)
   --runs N           runs per boot (overrides the profile)
