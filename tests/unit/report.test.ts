@@ -121,3 +121,10 @@ test('smoke runs (debug variant) are not compared, listed, and a uringlet smoke 
   t.is(nb.stock.n, 6);
   t.regex(renderMarkdown(s), /smoke nullblk-dio-randread@iodepth=1 on debug\/uringlet: job 'nullblk-randread' failed/);
 });
+
+test('report.md: guest kernel arguments a profile added are in the header, and absent otherwise', (t) => {
+  const s = fixtureSummary();
+  t.notRegex(renderMarkdown(s), /guest kernel arguments/);
+  s.host.guestCmdline = ['idle=poll'];
+  t.regex(renderMarkdown(s), /guest kernel arguments added by the profile: `idle=poll`/);
+});
