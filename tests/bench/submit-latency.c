@@ -99,44 +99,29 @@ static char *faulting_page(void)
 	return p;
 }
 
-/* Submit the prepared SQE, timing the enter call; then time until its CQE. */
-static void submit_and_wait(struct io_uring *ring, uint64_t *enter_ns, uint64_t *complete_ns, int *res)
+/*
+ * Submit what is queued, returning how long io_uring_enter() took. It returns
+ * every SQE the kernel has not consumed yet: at least the one just queued, at
+ * most @max_unconsumed.
+ */
+static uint64_t timed_submit(struct io_uring *ring, int max_unconsumed)
 {
-	struct io_uring_cqe *cqe;
-	uint64_t t0 = now_ns(), t1;
+	uint64_t t0 = now_ns();
 	int ret = io_uring_submit(ring);
+	uint64_t elapsed = now_ns() - t0;
 
-	t1 = now_ns();
-	if (ret != 1) {
+	if (ret < 1 || ret > max_unconsumed) {
 		fprintf(stderr, "io_uring_submit returned %d\n", ret);
 		exit(2);
 	}
-	ret = io_uring_wait_cqe(ring, &cqe);
-	if (ret < 0) {
-		fprintf(stderr, "io_uring_wait_cqe: %s\n", strerror(-ret));
-		exit(2);
-	}
-	*enter_ns = t1 - t0;
-	if (complete_ns)
-		*complete_ns = now_ns() - t0;
-	*res = cqe->res;
-	io_uring_cqe_seen(ring, cqe);
+	return elapsed;
 }
 
-/*
- * Time every io_uring_enter() while one request is blocked: submit a WRITEV
- * whose iovec array faults for delay_ms, then a NOP every BLOCKED_GAP_US
- * until the WRITEV's CQE arrives. Appends the enter times to @enter_ns
- * (*n of them so far, room for cap). On stock the WRITEV's own enter
- * imports the iovec and blocks; any NOPs come after it.
- */
-static void blocked_round(struct io_uring *ring, int fd, const char *data, uint64_t *enter_ns, int *n, int cap)
+/* Queue a WRITEV of WRITE_LEN bytes of @data whose iovec array is on a faulting page (returned). */
+static char *queue_writev_faulting_iovec(struct io_uring *ring, int fd, const char *data, uint64_t user_data)
 {
 	struct iovec iov = { .iov_base = (void *)data, .iov_len = WRITE_LEN };
 	struct io_uring_sqe *sqe;
-	struct io_uring_cqe *cqe;
-	int nops = 0, writev_done = 0, ret;
-	uint64_t t0;
 	char *p;
 
 	memset(src_page, 0, page);
@@ -144,24 +129,70 @@ static void blocked_round(struct io_uring *ring, int fd, const char *data, uint6
 	p = faulting_page();
 	sqe = io_uring_get_sqe(ring);
 	io_uring_prep_writev(sqe, fd, (struct iovec *)p, 1, 0);
-	sqe->user_data = 1;
-	t0 = now_ns();
-	ret = io_uring_submit(ring);
-	if (*n < cap)
-		enter_ns[(*n)++] = now_ns() - t0;
-	if (ret != 1) {
-		fprintf(stderr, "io_uring_submit returned %d\n", ret);
+	sqe->user_data = user_data;
+	return p;
+}
+
+static struct io_uring_cqe *wait_cqe(struct io_uring *ring)
+{
+	struct io_uring_cqe *cqe;
+	int ret = io_uring_wait_cqe(ring, &cqe);
+
+	if (ret < 0) {
+		fprintf(stderr, "io_uring_wait_cqe: %s\n", strerror(-ret));
 		exit(2);
 	}
+	return cqe;
+}
+
+/* Submit the prepared SQE, timing the enter call; then time until its CQE. */
+static void submit_and_wait(struct io_uring *ring, uint64_t *enter_ns, uint64_t *complete_ns, int *res)
+{
+	struct io_uring_cqe *cqe;
+	uint64_t t0 = now_ns();
+
+	*enter_ns = timed_submit(ring, 1);
+	cqe = wait_cqe(ring);
+	if (complete_ns)
+		*complete_ns = now_ns() - t0;
+	*res = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+}
+
+/* A CQE of blocked_round(): checks it, returns its user_data (1 the WRITEV, 2 a NOP) */
+static int reap_blocked(struct io_uring *ring, struct io_uring_cqe *cqe)
+{
+	int what = (int)cqe->user_data;
+
+	if (what == 1 && cqe->res != WRITE_LEN)
+		fail("blocked writev: wrong result");
+	if (what == 2 && cqe->res != 0)
+		fail("nop while blocked: wrong result");
+	io_uring_cqe_seen(ring, cqe);
+	return what;
+}
+
+/*
+ * Time every io_uring_enter() while one request is blocked: submit a WRITEV
+ * whose iovec array faults for delay_ms, then a NOP every BLOCKED_GAP_US
+ * until the WRITEV's CQE arrives. Appends the enter times to @enter_ns
+ * (*n of them so far; at most BLOCKED_MAX + 1 per round). On stock the
+ * WRITEV's own enter imports the iovec and blocks; any NOPs come after it.
+ */
+static void blocked_round(struct io_uring *ring, int fd, const char *data, uint64_t *enter_ns, int *n)
+{
+	struct io_uring_cqe *cqe;
+	int nops = 0, writev_done = 0;
+	char *p = queue_writev_faulting_iovec(ring, fd, data, 1);
+
+	enter_ns[(*n)++] = timed_submit(ring, 1);
 	while (!writev_done) {
+		struct io_uring_sqe *sqe;
 		int nop_done = 0;
 
-		if (io_uring_peek_cqe(ring, &cqe) == 0 && cqe->user_data == 1) {
-			if (cqe->res != WRITE_LEN)
-				fail("blocked writev: wrong result");
-			writev_done = 1;
-			io_uring_cqe_seen(ring, cqe);
-			break;
+		if (io_uring_peek_cqe(ring, &cqe) == 0) {
+			writev_done = reap_blocked(ring, cqe) == 1;
+			continue;
 		}
 		if (nops++ == BLOCKED_MAX) {
 			fail("blocked writev: no completion while NOPs went through");
@@ -171,37 +202,18 @@ static void blocked_round(struct io_uring *ring, int fd, const char *data, uint6
 		sqe = io_uring_get_sqe(ring);
 		io_uring_prep_nop(sqe);
 		sqe->user_data = 2;
-		t0 = now_ns();
-		ret = io_uring_submit(ring);
-		if (*n < cap)
-			enter_ns[(*n)++] = now_ns() - t0;
 		/*
-		 * io_uring_submit() returns every SQE the kernel has not consumed
-		 * yet: with uringlet that includes the WRITEV when its worker did
-		 * not get a CPU within the gap (under TCG the wake-up of a worker
-		 * on a halted vCPU can take milliseconds).
+		 * With uringlet the WRITEV counts as unconsumed too when its
+		 * worker did not get a CPU within the gap (under TCG the wake-up
+		 * of a worker on a halted vCPU can take milliseconds).
 		 */
-		if (ret < 1 || ret > 2) {
-			fprintf(stderr, "io_uring_submit returned %d\n", ret);
-			exit(2);
-		}
+		enter_ns[(*n)++] = timed_submit(ring, 2);
 		/* reap the NOP (the WRITEV may complete first) */
 		while (!nop_done) {
-			ret = io_uring_wait_cqe(ring, &cqe);
-			if (ret < 0) {
-				fprintf(stderr, "io_uring_wait_cqe: %s\n", strerror(-ret));
-				exit(2);
-			}
-			if (cqe->user_data == 2) {
-				if (cqe->res != 0)
-					fail("nop while blocked: wrong result");
-				nop_done = 1;
-			} else {
-				if (cqe->res != WRITE_LEN)
-					fail("blocked writev: wrong result");
+			if (reap_blocked(ring, wait_cqe(ring)) == 1)
 				writev_done = 1;
-			}
-			io_uring_cqe_seen(ring, cqe);
+			else
+				nop_done = 1;
 		}
 	}
 	munmap(p, page);
@@ -217,7 +229,7 @@ int main(int argc, char **argv)
 	char file[4096];
 	uint64_t *iov_enter, *iov_done, *path_enter, *path_done, *buf_enter, *buf_done, *nop_enter, *nop_done;
 	uint64_t *blocked_enter;
-	int reps, fd, i, res, ret, nblocked = 0, blocked_cap;
+	int reps, fd, i, res, ret, nblocked = 0;
 
 	if (argc != 4 || atoi(argv[2]) <= 0 || atoi(argv[3]) < 0) {
 		fprintf(stderr, "usage: %s DIR REPS DELAY_MS\n", argv[0]);
@@ -257,23 +269,14 @@ int main(int argc, char **argv)
 	buf_done = calloc(reps, 8);
 	nop_enter = calloc(NOP_REPS, 8);
 	nop_done = calloc(NOP_REPS, 8);
-	blocked_cap = reps * (BLOCKED_MAX + 1);
-	blocked_enter = calloc(blocked_cap, 8);
+	blocked_enter = calloc(reps * (BLOCKED_MAX + 1), 8);
 
 	for (i = 0; i < reps; i++) {
 		struct io_uring_sqe *sqe;
 		char *p;
 
 		/* iovec array on the faulting page, pointing at a resident buffer */
-		{
-			struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
-
-			memset(src_page, 0, page);
-			memcpy(src_page, &iov, sizeof(iov));
-		}
-		p = faulting_page();
-		sqe = io_uring_get_sqe(&ring);
-		io_uring_prep_writev(sqe, fd, (struct iovec *)p, 1, 0);
+		p = queue_writev_faulting_iovec(&ring, fd, data, 0);
 		submit_and_wait(&ring, &iov_enter[i], &iov_done[i], &res);
 		if (res != WRITE_LEN)
 			fail("writev with faulting iovec: wrong result");
@@ -304,7 +307,7 @@ int main(int argc, char **argv)
 	}
 
 	for (i = 0; i < reps; i++)
-		blocked_round(&ring, fd, data, blocked_enter, &nblocked, blocked_cap);
+		blocked_round(&ring, fd, data, blocked_enter, &nblocked);
 
 	for (i = 0; i < NOP_REPS; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
