@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import type { Command } from './types.ts';
 import { UserError } from '../lib/errors.ts';
-import { estimateSeconds, fmtDuration, listRuns, runCompare, bootSlots } from '../lib/compare-run.ts';
+import { estimateSeconds, fmtDuration, kernelOverrideProblem, listRuns, runCompare, bootSlots } from '../lib/compare-run.ts';
 import { loadMatrix, loadProfile, planPoints, profileNames } from '../lib/workloads.ts';
 import { realPlatform } from '../lib/compare-platform.ts';
 
@@ -19,6 +19,10 @@ const help = `usage: uringlet compare [options]
   --runtime S        fio runtime in seconds (overrides the profile)
   --ramp S           fio ramp time in seconds (overrides the profile)
   --no-tests         skip the functional suites
+  --uringlet-kernel BZIMAGE
+                     boot this bzImage as the uringlet kernel instead of building patches/ (a
+                     prototype, an older build); benchmarks of the default variant only, so with
+                     --no-tests; recorded with its sha256, --resume refuses if it changed
   --resume RUN_ID    continue an interrupted run with its original plan
   --results DIR      results directory (default: results/ in the checkout, or $URINGLET_RESULTS)
   --dry-run          print the plan and the time estimate, run nothing
@@ -49,6 +53,7 @@ const command: Command = {
           runtime: { type: 'string' },
           ramp: { type: 'string' },
           'no-tests': { type: 'boolean', default: false },
+          'uringlet-kernel': { type: 'string' },
           resume: { type: 'string' },
           results: { type: 'string' },
           'dry-run': { type: 'boolean', default: false },
@@ -80,6 +85,7 @@ const command: Command = {
       ...(values['no-tests'] ? { tests: false } : {}),
       ...(values.resume !== undefined ? { resume: values.resume } : {}),
       ...(values.results !== undefined ? { resultsRoot: values.results } : {}),
+      ...(values['uringlet-kernel'] !== undefined ? { uringletKernel: values['uringlet-kernel'] } : {}),
       command: ['uringlet', 'compare', ...argv].join(' '),
     };
     if (values['dry-run']) {
@@ -90,6 +96,8 @@ const command: Command = {
       if (opts.runtimeSec !== undefined) p.runtimeSec = opts.runtimeSec;
       if (opts.rampSec !== undefined) p.rampSec = opts.rampSec;
       if (opts.tests === false) p.variants = p.variants.map((v) => ({ ...v, tests: false }));
+      const problem = opts.uringletKernel !== undefined ? kernelOverrideProblem(p) : null;
+      if (problem !== null) throw new UserError(problem);
       const points = planPoints(m, p, workloads);
       process.stdout.write(`profile ${p.name}: ${points.length} points, ${p.runsPerBoot} runs/boot, ${p.bootsPerKernel} boots/kernel, A/A ${p.aa}\n`);
       for (const pt of points) process.stdout.write(`  ${pt.key}\n`);

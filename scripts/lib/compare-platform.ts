@@ -7,6 +7,7 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, ftruncateSync
 import { dirname, join } from 'node:path';
 import { probeAccelerator } from './accel.ts';
 import { UserError } from './errors.ts';
+import { log } from './log.ts';
 import { buildImage, type GuestImage } from './image.ts';
 import { buildKernel, readMetadata, type KernelBuild } from './kbuild.ts';
 import type { Variant as KernelVariant } from './kconfig.ts';
@@ -116,14 +117,21 @@ export async function realPlatform(opts: { liburing?: 'all' | 'quick' } = {}): P
   };
 
   return {
-    async prepare(variants) {
-      if (readSeries(paths.patches()).patches.length === 0) {
+    async prepare(variants, prepOpts = {}) {
+      const given = prepOpts.uringletKernel;
+      if (given === undefined && readSeries(paths.patches()).patches.length === 0) {
         throw new UserError('patches/ is empty: there is no uringlet kernel to compare against stock', { details: ['put the series (git format-patch files) in patches/'] });
       }
       const out: Record<KernelName, Record<string, BuiltKernel>> = { stock: {}, uringlet: {} };
       builds = { stock: {}, uringlet: {} };
       for (const v of variants) {
         for (const k of ['stock', 'uringlet'] as const) {
+          if (k === 'uringlet' && given !== undefined) {
+            // A prototype build (or an older one): booted as is, the managed tree is not rebuilt.
+            log.info(`uringlet/${v}: the given ${given}, not a build of patches/`);
+            out[k][v] = { bzImage: given, build: { given: true, bzImage: given } };
+            continue;
+          }
           const b = await buildKernel({ kernel: k, variant: asVariant(v) });
           builds[k][v] = b;
           const meta = readMetadata(b) as unknown as Record<string, unknown>;

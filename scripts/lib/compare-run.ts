@@ -4,8 +4,9 @@
 // both kernels, and writes results/<run-id>/ (see results.ts). Building and
 // booting go through a Platform (compare-platform.ts), so this file is only
 // about the order of things and about what is measured.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { log } from './log.ts';
 import { InfraError, KernelFailure, UserError } from './errors.ts';
 import { fioProblems, histogramToJson, parseFioOutput, sampleOf, histogramPercentiles, FioParseError } from './fio.ts';
@@ -73,7 +74,7 @@ export type SuiteRunner = (g: Guest, ctx: { arm: Arm; kernel: KernelName; varian
 
 export interface Platform {
   /** Build (or reuse) both kernels for the variants and the guest image. */
-  prepare(variants: string[]): Promise<{ kernels: Record<KernelName, Record<string, BuiltKernel>> }>;
+  prepare(variants: string[], opts?: { uringletKernel?: string }): Promise<{ kernels: Record<KernelName, Record<string, BuiltKernel>> }>;
   /** Boot, run fn, always shut down. */
   withGuest<T>(spec: BootSpec, fn: (g: Guest) => Promise<T>): Promise<T>;
   /** 'kvm' or 'tcg', as the VM layer decided. */
@@ -96,6 +97,8 @@ export interface CompareOptions {
   tests?: boolean;
   resume?: string;
   resultsRoot?: string;
+  /** A bzImage for the uringlet arm instead of building the managed tree (benchmarks only). */
+  uringletKernel?: string;
   command: string;
 }
 
@@ -104,6 +107,8 @@ interface SavedPlan {
   profile: string;
   workloads?: string[];
   overrides: { boots?: number; runs?: number; runtimeSec?: number; rampSec?: number; tests?: boolean };
+  /** --uringlet-kernel: the file and its hash, so that --resume boots the same kernel. */
+  uringletKernel?: { path: string; sha256: string };
   command: string;
   startedAt: string;
 }
@@ -127,6 +132,23 @@ export function bootSlots(profile: Profile): BootSlot[] {
     }
   }
   return out;
+}
+
+/**
+ * Pure: why a profile can't run with a given uringlet bzImage, or null. The
+ * guest suite is compiled against the uapi headers of the build it goes with,
+ * and the other variants (debug) have no given image: benchmarks of the
+ * default variant only.
+ */
+export function kernelOverrideProblem(profile: Profile): string | null {
+  const others = profile.variants.filter((v) => v.name !== 'default').map((v) => v.name);
+  if (others.length > 0) return `profile '${profile.name}' also boots the ${others.join(', ')} variant; --uringlet-kernel replaces the default variant's uringlet kernel only`;
+  if (profile.variants.some((v) => v.tests)) return `--uringlet-kernel runs benchmarks only (the guest suite is compiled against the uapi headers of the series' build): add --no-tests`;
+  return null;
+}
+
+function sha256File(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
 function applyOverrides(p: Profile, o: SavedPlan['overrides']): Profile {
@@ -469,25 +491,42 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
   let run: RunDir;
   let plan: SavedPlan;
   if (opts.resume !== undefined) {
+    if (opts.uringletKernel !== undefined) throw new UserError('--resume boots the kernel the run started with: drop --uringlet-kernel');
     run = RunDir.resume(root, opts.resume);
     const saved = run.readJson<SavedPlan>('plan.json');
     if (saved === undefined) throw new UserError(`run '${opts.resume}' has no plan.json; it cannot be resumed`);
     plan = saved;
     log.info(`resuming ${run.id}: ${run.boots().length} boots already done`);
+    if (plan.uringletKernel !== undefined) {
+      const { path, sha256 } = plan.uringletKernel;
+      if (!existsSync(path) || sha256File(path) !== sha256) {
+        throw new UserError(`run '${opts.resume}' was started with --uringlet-kernel ${path}, which is gone or changed since`, { details: [`sha256 then: ${sha256}`, 'start a new run instead'] });
+      }
+    }
   } else {
     const matrix0 = loadMatrix();
-    loadProfile(opts.profile, matrix0); // validate before creating anything
+    const overrides: SavedPlan['overrides'] = {
+      ...(opts.boots !== undefined ? { boots: opts.boots } : {}),
+      ...(opts.runs !== undefined ? { runs: opts.runs } : {}),
+      ...(opts.runtimeSec !== undefined ? { runtimeSec: opts.runtimeSec } : {}),
+      ...(opts.rampSec !== undefined ? { rampSec: opts.rampSec } : {}),
+      ...(opts.tests === false ? { tests: false } : {}),
+    };
+    const profile0 = applyOverrides(loadProfile(opts.profile, matrix0), overrides); // validate before creating anything
+    let uringletKernel: SavedPlan['uringletKernel'];
+    if (opts.uringletKernel !== undefined) {
+      const path = resolve(opts.uringletKernel);
+      if (!existsSync(path) || !statSync(path).isFile()) throw new UserError(`--uringlet-kernel ${opts.uringletKernel}: no such file`, { details: ['give the bzImage of a build of the uringlet tree (arch/x86/boot/bzImage)'] });
+      const problem = kernelOverrideProblem(profile0);
+      if (problem !== null) throw new UserError(problem);
+      uringletKernel = { path, sha256: sha256File(path) };
+    }
     run = RunDir.create(root, newRunId(opts.profile));
     plan = {
       profile: opts.profile,
       ...(opts.workloads !== undefined ? { workloads: opts.workloads } : {}),
-      overrides: {
-        ...(opts.boots !== undefined ? { boots: opts.boots } : {}),
-        ...(opts.runs !== undefined ? { runs: opts.runs } : {}),
-        ...(opts.runtimeSec !== undefined ? { runtimeSec: opts.runtimeSec } : {}),
-        ...(opts.rampSec !== undefined ? { rampSec: opts.rampSec } : {}),
-        ...(opts.tests === false ? { tests: false } : {}),
-      },
+      overrides,
+      ...(uringletKernel !== undefined ? { uringletKernel } : {}),
       command: opts.command,
       startedAt: new Date().toISOString(),
     };
@@ -503,7 +542,7 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
   const variants = [...new Set(slots.map((s) => s.variant.name))];
 
   const host: HostInfo = await hostInfo();
-  const { kernels } = await log.step(`kernels (${variants.join(', ')}) and guest image`, () => platform.prepare(variants));
+  const { kernels } = await log.step(`kernels (${variants.join(', ')}) and guest image`, () => platform.prepare(variants, plan.uringletKernel !== undefined ? { uringletKernel: plan.uringletKernel.path } : {}));
   const programs = await log.step('benchmark programs', () => buildBenchPrograms());
   host.accelerator = await platform.accelerator();
   host.vcpus = profile.vm.vcpus;
@@ -516,7 +555,8 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
     for (const k of ['stock', 'uringlet'] as const) {
       const b = kernels[k][v];
       if (b === undefined) throw new InfraError(`platform did not build the ${k} kernel (${v})`);
-      kernelMeta.push({ arm: k, kernel: k, variant: v, bzImage: b.bzImage, ...(b.build !== undefined ? { build: b.build } : {}) });
+      const build = k === 'uringlet' && plan.uringletKernel !== undefined ? { given: true, sha256: plan.uringletKernel.sha256 } : b.build;
+      kernelMeta.push({ arm: k, kernel: k, variant: v, bzImage: b.bzImage, ...(build !== undefined ? { build } : {}) });
     }
   }
   run.writeJson('build.json', kernelMeta);
@@ -576,7 +616,11 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
         if (slot.variant.tests && slot.boot === 0 && slot.arm !== 'stock-aa') boot.tests = await runSuites(ctx, platform);
       });
     } catch (e) {
-      if (!(e instanceof KernelFailure)) throw e;
+      if (!(e instanceof KernelFailure)) {
+        // --resume makes a new one: don't leave a GiB behind in the cache
+        rmSync(dataDisk, { force: true });
+        throw e;
+      }
       crashed = true;
       boot.status = 'crashed';
       boot.failure = { arm: slot.arm, variant: slot.variant.name, boot: slot.boot, type: e.type, title: e.title, details: e.details, log: consoleRel };

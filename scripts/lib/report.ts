@@ -97,7 +97,10 @@ export function renderMarkdown(s: Summary): string {
       '.',
   );
   w();
-  for (const k of s.kernels) w(`- kernel **${k.arm}** (${k.variant}): ${k.release ?? 'release unknown'}${k.bzImage ? ` — \`${k.bzImage}\`` : ''}`);
+  for (const k of s.kernels) {
+    const given = k.build?.['given'] === true ? ' (given with --uringlet-kernel, not built from patches/)' : '';
+    w(`- kernel **${k.arm}** (${k.variant}): ${k.release ?? 'release unknown'}${k.bzImage ? ` — \`${k.bzImage}\`` : ''}${given}`);
+  }
   w();
 
   // --- functional tests -------------------------------------------------------

@@ -1,27 +1,34 @@
 // A small real comparison: both kernels built from the cache (base + patches/),
 // booted in QEMU, the RFC workload at three depths and the submit-latency
-// probe, 3 runs on one boot per kernel. The first attempt is interrupted by
-// an injected infrastructure error before the uringlet boot and continued
-// with --resume. Checks the run directory, the report's contents and the
-// exit code. Needs the uringlet series in patches/.
+// probe, 3 runs on one boot per kernel. The uringlet image is given as a copy
+// (--uringlet-kernel, as for a prototype), so the run boots that file. The
+// first attempt is interrupted by an injected infrastructure error before the
+// uringlet boot and continued with --resume. Checks the run directory, the
+// report's contents and the exit code. Needs the uringlet series in patches/.
 import test from 'ava';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCompare, type Platform } from '../../scripts/lib/compare-run.ts';
-import { InfraError } from '../../scripts/lib/errors.ts';
+import { InfraError, UserError } from '../../scripts/lib/errors.ts';
+import { buildKernel } from '../../scripts/lib/kbuild.ts';
 import { realPlatform } from '../../scripts/lib/compare-platform.ts';
-import { paths } from '../../scripts/lib/paths.ts';
+import { cacheRoot, paths } from '../../scripts/lib/paths.ts';
 import type { Summary } from '../../scripts/lib/results.ts';
 
-test('compare: a small real stock-vs-uringlet run produces a complete, honest report', async (t) => {
+const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+test.serial('compare: a small real stock-vs-uringlet run produces a complete, honest report', async (t) => {
   const patches = existsSync(paths.patches()) ? readdirSync(paths.patches()).filter((f) => f.endsWith('.patch')) : [];
   if (patches.length === 0) {
     t.fail(`patches/ (${paths.patches()}) has no .patch files: the comparison needs the uringlet series to build the patched kernel`);
     return;
   }
   const root = mkdtempSync(join(tmpdir(), 'compare-it-'));
-  const opts = {
+  const given = join(root, 'uringlet-bzImage');
+  copyFileSync((await buildKernel({ kernel: 'uringlet', variant: 'default' })).bzImage, given);
+  const base = {
     profile: 'quick',
     workloads: ['rfc-xfs-randwrite', 'submit-latency'],
     boots: 1,
@@ -32,6 +39,7 @@ test('compare: a small real stock-vs-uringlet run produces a complete, honest re
     resultsRoot: root,
     command: 'integration test: compare-small',
   };
+  const opts = { ...base, uringletKernel: given };
   // First attempt: the host "fails" before the uringlet boot (an infrastructure
   // error injected at the platform boundary). The finished stock boot must survive.
   const real = await realPlatform();
@@ -46,7 +54,8 @@ test('compare: a small real stock-vs-uringlet run produces a complete, honest re
   const stockBoot = readFileSync(join(root, partial[0]!, 'boots', 'default-stock-0.json'), 'utf8');
 
   // --resume: only the uringlet boot runs; the stock boot file is reused as is.
-  const outcome = await runCompare({ ...opts, resume: id }, await realPlatform());
+  await t.throwsAsync(runCompare({ ...opts, resume: id }, failing), { instanceOf: UserError, message: /drop --uringlet-kernel/ });
+  const outcome = await runCompare({ ...base, resume: id }, await realPlatform());
   t.is(readFileSync(join(outcome.dir, 'boots', 'default-stock-0.json'), 'utf8'), stockBoot);
   t.is(outcome.dir, join(root, id));
   const s = JSON.parse(readFileSync(join(outcome.dir, 'summary.json'), 'utf8')) as Summary;
@@ -86,4 +95,29 @@ test('compare: a small real stock-vs-uringlet run produces a complete, honest re
   const raws = readdirSync(join(outcome.dir, 'raw', 'default-uringlet-0'));
   t.is(raws.filter((f) => f.endsWith('.fio.json')).length, 9);
   t.regex(readFileSync(join(outcome.dir, 'commands.txt'), 'utf8'), /io_uring_uringlet_force/);
+  // The given image is what booted, recorded with its hash.
+  const uringletMeta = s.kernels.find((k) => k.arm === 'uringlet')!;
+  t.is(uringletMeta.bzImage, given);
+  t.deepEqual(uringletMeta.build, { given: true, sha256: sha256(given) });
+  t.regex(md, /given with --uringlet-kernel/);
+});
+
+test.serial('compare --uringlet-kernel: no resume once the given image changed; refused with functional tests', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'compare-given-'));
+  const given = join(root, 'bzImage');
+  writeFileSync(given, 'stands for a bzImage; never booted here\n');
+  const opts = { profile: 'rfc-sweep', workloads: ['rfc-xfs-randwrite'], boots: 1, runs: 1, runtimeSec: 1, rampSec: 0, resultsRoot: root, command: 'integration test: given kernel' };
+  const real = await realPlatform();
+  const noBoot: Platform = { ...real, accelerator: () => Promise.resolve('tcg'), withGuest: () => Promise.reject(new InfraError('injected: no boot')) };
+  await t.throwsAsync(runCompare({ ...opts, uringletKernel: given }, noBoot), { instanceOf: InfraError, message: /injected/ });
+  const partial = readdirSync(root).filter((d) => d.endsWith('.partial'));
+  t.is(partial.length, 1);
+  t.false(existsSync(join(cacheRoot(), 'compare', `${partial[0]!.replace(/\.partial$/, '')}-data.raw`)), 'the interrupted run removed its data disk');
+  const plan = JSON.parse(readFileSync(join(root, partial[0]!, 'plan.json'), 'utf8')) as { uringletKernel?: { path: string; sha256: string } };
+  t.deepEqual(plan.uringletKernel, { path: given, sha256: sha256(given) });
+  writeFileSync(given, 'another build\n');
+  await t.throwsAsync(runCompare({ ...opts, resume: partial[0]!.replace(/\.partial$/, '') }, noBoot), { instanceOf: UserError, message: /gone or changed since/ });
+  // quick runs the guest suite, compiled against the series' headers: refused before a run directory exists
+  await t.throwsAsync(runCompare({ ...opts, profile: 'quick', uringletKernel: given }, noBoot), { instanceOf: UserError, message: /--no-tests/ });
+  t.is(readdirSync(root).filter((d) => d.startsWith('20')).length, 1, 'no run directory for the refused run');
 });

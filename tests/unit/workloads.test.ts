@@ -13,7 +13,7 @@ import {
   workloadsDir,
   buildBenchPrograms,
 } from '../../scripts/lib/workloads.ts';
-import { bootSlots, cpuBusyJiffies, estimateSeconds, fmtDuration } from '../../scripts/lib/compare-run.ts';
+import { bootSlots, cpuBusyJiffies, estimateSeconds, fmtDuration, kernelOverrideProblem } from '../../scripts/lib/compare-run.ts';
 import { UserError } from '../../scripts/lib/errors.ts';
 
 test('matrix covers the workloads the issue asks for', (t) => {
@@ -144,4 +144,17 @@ test('guest CPU accounting reads busy jiffies from /proc/stat', (t) => {
   t.is(cpuBusyJiffies('cpu  100 5 50 1000 7 3 2 1 0 0'), 100 + 5 + 50 + 3 + 2 + 1);
   t.is(fmtDuration(3725), '1h02m');
   t.is(fmtDuration(65), '1m05s');
+});
+
+test('--uringlet-kernel: benchmarks of the default variant only', (t) => {
+  const m = loadMatrix();
+  // the RFC sweep runs no functional tests and only the default variant: fine as is
+  t.is(kernelOverrideProblem(loadProfile('rfc-sweep', m)), null);
+  // quick runs the guest suite, which is compiled against the series' uapi headers
+  const quick = loadProfile('quick', m);
+  t.regex(kernelOverrideProblem(quick) ?? '', /--no-tests/);
+  t.is(kernelOverrideProblem({ ...quick, variants: quick.variants.map((v) => ({ ...v, tests: false })) }), null);
+  // nightly also boots the debug variant, which has no given image
+  const nightly = loadProfile('nightly', m);
+  t.regex(kernelOverrideProblem({ ...nightly, variants: nightly.variants.map((v) => ({ ...v, tests: false })) }) ?? '', /debug variant/);
 });
