@@ -129,7 +129,7 @@ export async function realPlatform(opts: { liburing?: 'all' | 'quick' } = {}): P
           if (k === 'uringlet' && given !== undefined) {
             // A prototype build (or an older one): booted as is, the managed tree is not rebuilt.
             log.info(`uringlet/${v}: the given ${given}, not a build of patches/`);
-            out[k][v] = { bzImage: given, build: { given: true, bzImage: given } };
+            out[k][v] = { bzImage: given };
             continue;
           }
           const b = await buildKernel({ kernel: k, variant: asVariant(v) });
