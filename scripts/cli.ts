@@ -2,7 +2,7 @@
 // Thin CLI: parse the command name, hand the rest to the command module, map
 // typed errors to exit codes. All behaviour lives in lib/ and commands/.
 import { commands } from './commands/index.ts';
-import { isUringletError, ExitCode } from './lib/errors.ts';
+import { isUringletError, ExitCode, UserError } from './lib/errors.ts';
 
 function usage(): string {
   const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`);
@@ -27,7 +27,16 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`uringlet: unknown command '${name}'\n\n${usage()}\n`);
     return ExitCode.userOrInfra;
   }
-  return command.run(rest);
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    // node:util parseArgs rejects unknown or malformed options with a TypeError: that is the user's input.
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+      throw new UserError((e as Error).message, { details: [`see: uringlet ${name} --help`] });
+    }
+    throw e;
+  }
 }
 
 main(process.argv.slice(2)).then(

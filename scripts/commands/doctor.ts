@@ -12,6 +12,10 @@ import { probeAccelerator } from '../lib/accel.ts';
 
 const out = (s: string): void => void process.stdout.write(s + '\n');
 
+const doctorHelp = `usage: uringlet doctor [--check]
+  Checks the host tools of vm/host-packages.json and, as root without --check, installs the
+  missing ones with apt; reports free disk against a cold run, the kernel cache, and KVM.`;
+
 function dirs(p: string): string[] {
   return existsSync(p) ? readdirSync(p).filter((d) => !d.startsWith('.')) : [];
 }
@@ -19,6 +23,12 @@ function dirs(p: string): string[] {
 const command: Command = {
   summary: 'check (and as root, install) host tools; report disk and KVM',
   async run(argv) {
+    const unknown = argv.filter((a) => !['--check', '--help', '-h'].includes(a));
+    if (unknown.length > 0) throw new UserError(`unknown argument '${unknown[0]}'`, { details: [doctorHelp] });
+    if (argv.includes('--help') || argv.includes('-h')) {
+      out(doctorHelp);
+      return 0;
+    }
     const checkOnly = argv.includes('--check');
     const isRoot = process.getuid?.() === 0;
     if (!checkOnly && isRoot) await ensureHost('all');

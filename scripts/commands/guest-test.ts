@@ -6,18 +6,33 @@ import { buildGuestTests, runGuestTests } from '../lib/guest-tests.ts';
 import { withVm } from '../lib/vm.ts';
 import { formatTapRuns } from '../lib/tap-print.ts';
 
+const help = `usage: uringlet guest-test [--kernel stock|uringlet] [--variant default|debug] [--test GROUP]
+  Boots the kernel (default: uringlet) and runs the guest suite (tests/guest, TAP) over SSH;
+  --test runs one group (setup, nops, never-blocks, links, mix, ...). On stock the uringlet
+  flag is rejected and the tests record the baseline. Exit 1 if a test fails.`;
+
 const command: Command = {
   summary: 'boot a kernel and run the guest test suite (TAP) over SSH',
   async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        kernel: { type: 'string', default: 'uringlet' },
-        variant: { type: 'string', default: 'default' },
-        test: { type: 'string' },
-        force: { type: 'boolean', default: false },
-      },
-    });
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args: argv,
+        options: {
+          kernel: { type: 'string', default: 'uringlet' },
+          variant: { type: 'string', default: 'default' },
+          test: { type: 'string' },
+          help: { type: 'boolean', short: 'h', default: false },
+        },
+        strict: true,
+      }));
+    } catch (e) {
+      throw new UserError((e as Error).message, { details: help.split('\n') });
+    }
+    if (values.help) {
+      process.stdout.write(help + '\n');
+      return 0;
+    }
     const kernel = values.kernel;
     const variant = values.variant;
     if (kernel !== 'stock' && kernel !== 'uringlet') throw new UserError('--kernel must be stock or uringlet');

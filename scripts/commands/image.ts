@@ -2,10 +2,21 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from './types.ts';
 import { buildImage, imageSizeMiB, type ImageMetadata } from '../lib/image.ts';
+import { UserError } from '../lib/errors.ts';
+
+const imageHelp = `usage: uringlet image [--json]
+  Builds the guest image from the recipe in vm/image/ (or finds it in the cache), prints where it is,
+  what it holds and its SSH key and pinned host key; --json prints the same as JSON.`;
 
 const command: Command = {
   summary: 'build (or show the cached) guest image',
   async run(argv) {
+    const unknown = argv.filter((a) => !['--json', '--help', '-h'].includes(a));
+    if (unknown.length > 0) throw new UserError(`unknown argument '${unknown[0]}'`, { details: [imageHelp] });
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(imageHelp + '\n');
+      return 0;
+    }
     const img = await buildImage();
     const meta = JSON.parse(readFileSync(img.metadataPath, 'utf8')) as ImageMetadata;
     if (argv.includes('--json')) {

@@ -291,6 +291,10 @@ static void test_never_blocks(const char *what)
 	if (!strcmp(what, "writev iovec")) {
 		fd = open("/tmp/uringlet-writev", O_RDWR | O_CREAT | O_TRUNC, 0644);
 		io_uring_prep_writev(sqe, fd, (struct iovec *)u.page, 1, 0);
+	} else if (!strcmp(what, "write buffer")) {
+		/* stock punts it to io-wq once the nowait copy faults */
+		fd = open("/tmp/uringlet-write", O_RDWR | O_CREAT | O_TRUNC, 0644);
+		io_uring_prep_write(sqe, fd, u.page + 256, 23, 0);
 	} else {
 		io_uring_prep_openat(sqe, AT_FDCWD, u.page + 256, O_RDWR | O_CREAT, 0644);
 	}
@@ -303,7 +307,7 @@ static void test_never_blocks(const char *what)
 	t0 = now_ms();
 	ret = io_uring_submit(&ring);
 	t_enter = now_ms() - t0;
-	if (ret == 16 && ul_flag && strcmp(what, "writev iovec")) {
+	if (ret == 16 && ul_flag && !strcmp(what, "openat path")) {
 		struct io_uring_probe *probe;
 		struct io_uring_cqe *cqe;
 
@@ -354,6 +358,11 @@ static void test_never_blocks(const char *what)
 
 			pread(fd, buf, 16, 0);
 			ok(res[blocked] == 16 && !memcmp(buf, "hello-from-uffd!", 16), "never-blocks: writev result and file content", "res %d", res[blocked]);
+		} else if (!strcmp(what, "write buffer")) {
+			char buf[24] = "";
+
+			pread(fd, buf, 23, 0);
+			ok(res[blocked] == 23 && !strcmp(buf, "/tmp/uringlet-uffd-open"), "never-blocks: write result and file content", "res %d", res[blocked]);
 		} else {
 			ok(res[blocked] >= 0, "never-blocks: openat result", "res %d", res[blocked]);
 			if (res[blocked] >= 0)
@@ -1264,6 +1273,218 @@ static void test_random_mix(void)
 	io_uring_queue_exit(&ring);
 }
 
+/*
+ * Random mix of opcodes and request kinds, every result verified: reads and
+ * writes plain, vectored, with registered buffers, through a registered file
+ * and into provided buffers, at distinct 512-byte slots per round (so reads
+ * of a round see the model as it was before it), plus fsync, fallocate,
+ * statx, and openat/close of the file. The whole file is read back against
+ * the model every 8 rounds and at the end.
+ */
+enum mix_kind { MIX_WRITE, MIX_WRITEV, MIX_WRITE_FIXED, MIX_WRITE_FIXED_FILE,
+		MIX_READ, MIX_READV, MIX_READ_FIXED, MIX_READ_SELECT,
+		MIX_FSYNC, MIX_FALLOCATE, MIX_STATX, MIX_OPENAT, MIX_CLOSE, MIX_KINDS };
+
+#define MIX_SLOTS	128
+#define MIX_OPS		24
+#define MIX_BGID	7
+
+static void test_random_ops(void)
+{
+	static const char *path = "/tmp/uringlet-mix-ops";
+	static const char *name = "mix: reads and writes of every kind, fsync, fallocate, statx, openat, close";
+	static char model[MIX_SLOTS * 512], back[MIX_SLOTS * 512];
+	static char wbuf[MIX_OPS][512], rbuf[MIX_OPS][512], fixed[MIX_OPS][512], pbuf[MIX_OPS][512];
+	static struct iovec iov[MIX_OPS][2], fixed_iov[MIX_OPS];
+	static struct statx stx[MIX_OPS];
+	int kind[MIX_OPS], slot[MIX_OPS], open_fds[64], nopen = 0, seen[MIX_KINDS] = { 0 };
+	unsigned int seed = (unsigned int)time(NULL) ^ 0x5a5a;
+	int fd, bad = 0, ops = 0, first_bad = -1, first_bad_res = 0;
+	struct io_uring ring;
+
+	if (ring_init(&ring, 64, ul_flag)) {
+		ok(0, name, "setup");
+		return;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	memset(model, 0, sizeof(model));
+	for (int i = 0; i < MIX_OPS; i++) {
+		fixed_iov[i].iov_base = fixed[i];
+		fixed_iov[i].iov_len = 512;
+	}
+	if (fd < 0 || ftruncate(fd, sizeof(model)) ||
+	    io_uring_register_files(&ring, &fd, 1) ||
+	    io_uring_register_buffers(&ring, fixed_iov, MIX_OPS)) {
+		ok(0, name, "setup: %s", strerror(errno));
+		goto out;
+	}
+	srand(seed);
+	for (int round = 0; round < 40; round++) {
+		int n = 1 + rand() % MIX_OPS, nselect = 0, used[MIX_SLOTS] = { 0 }, closable = nopen;
+		struct io_uring_cqe *cqe;
+		struct io_uring_sqe *sqe;
+
+		for (int i = 0; i < n; i++) {
+			kind[i] = rand() % MIX_KINDS;
+			if (kind[i] == MIX_CLOSE && !closable--)
+				kind[i] = MIX_OPENAT, closable = 0;
+			if (kind[i] == MIX_OPENAT && nopen + n > 60)
+				kind[i] = MIX_STATX;
+			nselect += kind[i] == MIX_READ_SELECT;
+			do
+				slot[i] = rand() % MIX_SLOTS;
+			while (used[slot[i]]);
+			used[slot[i]] = 1;
+		}
+		/* one provided buffer per selecting read, ids 0..nselect-1 */
+		if (nselect) {
+			sqe = io_uring_get_sqe(&ring);
+			io_uring_prep_provide_buffers(sqe, pbuf, 512, nselect, MIX_BGID, 0);
+			sqe->user_data = 1000;
+			if (io_uring_submit_and_wait(&ring, 1) != 1 || io_uring_wait_cqe(&ring, &cqe) || cqe->res < 0)
+				bad++;
+			else
+				io_uring_cqe_seen(&ring, cqe);
+		}
+		for (int i = 0; i < n; i++) {
+			char *m = model + slot[i] * 512;
+			off_t off = (off_t)slot[i] * 512;
+
+			sqe = io_uring_get_sqe(&ring);
+			if (kind[i] <= MIX_WRITE_FIXED_FILE) {
+				char *src = kind[i] == MIX_WRITE_FIXED ? fixed[i] : wbuf[i];
+
+				memset(src, 'a' + rand() % 26, 512);
+				src[rand() % 512] = (char)round;
+				memcpy(m, src, 512);
+			}
+			switch (kind[i]) {
+			case MIX_WRITE:
+				io_uring_prep_write(sqe, fd, wbuf[i], 512, off);
+				break;
+			case MIX_WRITEV:
+				iov[i][0] = (struct iovec){ wbuf[i], 200 };
+				iov[i][1] = (struct iovec){ wbuf[i] + 200, 312 };
+				io_uring_prep_writev(sqe, fd, iov[i], 2, off);
+				break;
+			case MIX_WRITE_FIXED:
+				io_uring_prep_write_fixed(sqe, fd, fixed[i], 512, off, i);
+				break;
+			case MIX_WRITE_FIXED_FILE:
+				io_uring_prep_write(sqe, 0, wbuf[i], 512, off);
+				sqe->flags |= IOSQE_FIXED_FILE;
+				break;
+			case MIX_READ:
+				io_uring_prep_read(sqe, fd, rbuf[i], 512, off);
+				break;
+			case MIX_READV:
+				iov[i][0] = (struct iovec){ rbuf[i], 312 };
+				iov[i][1] = (struct iovec){ rbuf[i] + 312, 200 };
+				io_uring_prep_readv(sqe, fd, iov[i], 2, off);
+				break;
+			case MIX_READ_FIXED:
+				io_uring_prep_read_fixed(sqe, fd, fixed[i], 512, off, i);
+				break;
+			case MIX_READ_SELECT:
+				io_uring_prep_read(sqe, fd, NULL, 512, off);
+				sqe->flags |= IOSQE_BUFFER_SELECT;
+				sqe->buf_group = MIX_BGID;
+				break;
+			case MIX_FSYNC:
+				io_uring_prep_fsync(sqe, fd, rand() & 1 ? IORING_FSYNC_DATASYNC : 0);
+				break;
+			case MIX_FALLOCATE:
+				io_uring_prep_fallocate(sqe, fd, FALLOC_FL_KEEP_SIZE, 0, sizeof(model));
+				break;
+			case MIX_STATX:
+				io_uring_prep_statx(sqe, AT_FDCWD, path, 0, STATX_SIZE, &stx[i]);
+				break;
+			case MIX_OPENAT:
+				io_uring_prep_openat(sqe, AT_FDCWD, path, O_RDONLY, 0);
+				break;
+			case MIX_CLOSE:
+				io_uring_prep_close(sqe, open_fds[--nopen]);
+				break;
+			}
+			sqe->user_data = i;
+		}
+		if (io_uring_submit_and_wait(&ring, n) != n) {
+			bad++;
+			break;
+		}
+		for (int c = 0; c < n; c++) {
+			int i, want, res, wrong;
+			const char *got;
+
+			if (io_uring_wait_cqe(&ring, &cqe)) {
+				bad++;
+				break;
+			}
+			i = (int)cqe->user_data;
+			res = cqe->res;
+			want = kind[i] <= MIX_READ_SELECT ? 512 : 0;
+			wrong = i < 0 || i >= n;
+			if (!wrong && kind[i] == MIX_OPENAT) {
+				wrong = res < 0;
+				if (!wrong)
+					open_fds[nopen++] = res;
+			} else if (!wrong) {
+				wrong = res != want;
+			}
+			if (!wrong && kind[i] >= MIX_READ && kind[i] <= MIX_READ_SELECT) {
+				got = kind[i] == MIX_READ_FIXED ? fixed[i] : rbuf[i];
+				if (kind[i] == MIX_READ_SELECT) {
+					unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+					wrong = !(cqe->flags & IORING_CQE_F_BUFFER) || bid >= (unsigned int)nselect;
+					got = wrong ? NULL : pbuf[bid];
+				}
+				wrong = wrong || memcmp(got, model + slot[i] * 512, 512);
+			}
+			if (!wrong && kind[i] == MIX_STATX)
+				wrong = stx[i].stx_size != sizeof(model);
+			if (wrong) {
+				if (first_bad < 0) {
+					first_bad = i < 0 || i >= n ? -1 : kind[i];
+					first_bad_res = res;
+				}
+				bad++;
+			}
+			if (i >= 0 && i < n)
+				seen[kind[i]]++;
+			io_uring_cqe_seen(&ring, cqe);
+			ops++;
+		}
+		if (round % 8 == 7 || round == 39) {
+			if (pread(fd, back, sizeof(back), 0) != (ssize_t)sizeof(back) || memcmp(back, model, sizeof(back)))
+				bad++;
+		}
+	}
+	/* what the rounds opened is closed through the ring as well */
+	while (nopen) {
+		struct io_uring_cqe *cqe;
+
+		io_uring_prep_close(io_uring_get_sqe(&ring), open_fds[--nopen]);
+		if (io_uring_submit_and_wait(&ring, 1) != 1 || io_uring_wait_cqe(&ring, &cqe) || cqe->res)
+			bad++;
+		else
+			io_uring_cqe_seen(&ring, cqe);
+	}
+	{
+		int kinds = 0;
+
+		for (int k = 0; k < MIX_KINDS; k++)
+			kinds += seen[k] > 0;
+		if (bad)
+			ok(0, name, "seed %u, %d ops, %d bad, the first of kind %d with res %d", seed, ops, bad, first_bad, first_bad_res);
+		else
+			ok(kinds == MIX_KINDS, name, "seed %u, %d ops of %d kinds, 0 bad", seed, ops, kinds);
+	}
+out:
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
 int main(int argc, char **argv)
 {
 	struct io_uring ring;
@@ -1283,6 +1504,7 @@ int main(int argc, char **argv)
 	RUN("nops", test_nops());
 	RUN("never-blocks", test_never_blocks("writev iovec"));
 	RUN("never-blocks", test_never_blocks("openat path"));
+	RUN("never-blocks", test_never_blocks("write buffer"));
 	RUN("never-blocks", test_link_timeout_fault());
 	RUN("worker-cap", test_worker_cap());
 	RUN("pollable", test_pollable());
@@ -1295,6 +1517,7 @@ int main(int argc, char **argv)
 	RUN("force-drain", test_force_drain_release());
 	RUN("cq-overflow", test_cq_overflow());
 	RUN("mix", test_random_mix());
+	RUN("mix", test_random_ops());
 	RUN("teardown", test_close_blocked());
 	printf("1..%d\n", ntest);
 	return nfail ? 1 : 0;

@@ -1,0 +1,19 @@
+// Every command answers --help without doing anything, and rejects an unknown
+// option as a user error (exit 2), never as an internal error.
+import test from 'ava';
+import { execa } from 'execa';
+import { commands } from '../../scripts/commands/index.ts';
+
+const cli = ['--import=tsx', 'scripts/cli.ts'];
+
+for (const name of Object.keys(commands)) {
+  test(`${name}: --help prints usage and exits 0; an unknown option is a user error`, async (t) => {
+    const help = await execa('node', [...cli, name, '--help'], { reject: false });
+    t.is(help.exitCode, 0, help.stderr);
+    t.regex(help.stdout, /usage: uringlet /);
+    const bad = await execa('node', [...cli, name, '--no-such-option'], { reject: false });
+    t.is(bad.exitCode, 2, bad.stdout);
+    t.regex(bad.stderr, /uringlet: user-error: /);
+    t.notRegex(bad.stderr, /internal error/);
+  });
+}
