@@ -920,7 +920,7 @@ static void test_pollable(void)
 /* A link whose head blocks: the linked NOP waits for it, a linked timeout
  * on a blocked FIFO read fires, a failing head cancels its chain. */
 /* OPENAT of @path linked to a NOP; res[0], res[1]: their results (1 if none) */
-static void openat_linked_nop(struct io_uring *ring, const char *path, int *res)
+static void openat_linked_nop(struct io_uring *ring, const char *path, int *res, unsigned int link)
 {
 	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
@@ -928,7 +928,7 @@ static void openat_linked_nop(struct io_uring *ring, const char *path, int *res)
 	res[0] = res[1] = 1;
 	sqe = io_uring_get_sqe(ring);
 	io_uring_prep_openat(sqe, AT_FDCWD, path, O_RDONLY, 0);
-	sqe->flags |= IOSQE_IO_LINK;
+	sqe->flags |= link;
 	sqe->user_data = 0;
 	sqe = io_uring_get_sqe(ring);
 	io_uring_prep_nop(sqe);
@@ -972,16 +972,55 @@ static void test_links(void)
 	   "read %d, timeout %d after %.0f ms", res[1], res[2], now_ms() - t0);
 
 	/* failing head: openat of a missing file, linked write must be cancelled */
-	openat_linked_nop(&ring, "/nonexistent/uringlet", res);
+	openat_linked_nop(&ring, "/nonexistent/uringlet", res, IOSQE_IO_LINK);
 	ok(res[0] == -ENOENT && res[1] == -ECANCELED, "links: a failing head cancels its chain", "head %d, linked %d", res[0], res[1]);
+	/* a hard link goes on after a failure */
+	openat_linked_nop(&ring, "/nonexistent/uringlet", res, IOSQE_IO_HARDLINK);
+	ok(res[0] == -ENOENT && res[1] == 0, "links: a failing head of a hard link does not cancel the next", "head %d, linked %d", res[0], res[1]);
 
 	/*
 	 * A path that is not mapped: the prep faults. On stock it fails at
 	 * submission; uringlet finds out when it prepares it again in a
 	 * worker, and the result must be the same.
 	 */
-	openat_linked_nop(&ring, (const char *)8, res);
+	openat_linked_nop(&ring, (const char *)8, res, IOSQE_IO_LINK);
 	ok(res[0] == -EFAULT && res[1] == -ECANCELED, "links: a head whose path is unmapped fails with -EFAULT, its chain is cancelled", "head %d, linked %d", res[0], res[1]);
+
+	/*
+	 * Drain: a NOP with IOSQE_IO_DRAIN waits for the read before it, which
+	 * waits for data. The drain releases it from the owner's task_work;
+	 * on a uringlet ring the loop issues it (patch 9).
+	 */
+	{
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		unsigned long long order[2] = { 0, 0 };
+		int early;
+
+		io_uring_prep_read(sqe, fifo[0], buf, sizeof(buf), 0);
+		sqe->user_data = 1;
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_nop(sqe);
+		sqe->flags |= IOSQE_IO_DRAIN;
+		sqe->user_data = 2;
+		ret = io_uring_submit(&ring) == 2 ? 0 : -1;
+		usleep(50000);
+		early = !io_uring_peek_cqe(&ring, &cqe);
+		if (write(fifo[1], "drain", 5) != 5)
+			ret = -1;
+		for (int i = 0; i < 2 && !ret; i++) {
+			if (io_uring_wait_cqe(&ring, &cqe)) {
+				ret = -1;
+				break;
+			}
+			order[i] = cqe->user_data;
+			res[cqe->user_data] = cqe->res;
+			io_uring_cqe_seen(&ring, cqe);
+		}
+		ok(!ret && !early && order[0] == 1 && order[1] == 2 && res[1] == 5 && res[2] == 0,
+		   "links: a drained NOP completes after the blocked read before it",
+		   "%s, order %llu %llu, read %d, nop %d", early ? "a CQE before the data came" : "nothing before the data came",
+		   order[0], order[1], res[1], res[2]);
+	}
 	close(fifo[0]);
 	close(fifo[1]);
 	io_uring_queue_exit(&ring);
@@ -1037,6 +1076,108 @@ static void test_cancel(void)
 		io_uring_cqe_seen(&ring, cqe);
 	}
 	ok(cres == 3 && n == 3, "cancel: ALL by fd cancels the other three", "cancel res %d, %d cancelled", cres, n);
+
+	/* ANY: whatever is pending, here two reads on the pipe and one on another */
+	{
+		int other[2];
+
+		if (pipe(other)) {
+			ok(0, "cancel: ANY cancels every pending request", "pipe");
+		} else {
+			for (int i = 0; i < 3; i++) {
+				sqe = io_uring_get_sqe(&ring);
+				io_uring_prep_read(sqe, i < 2 ? fifo[0] : other[0], buf[i], sizeof(buf[i]), 0);
+				sqe->user_data = 20 + i;
+			}
+			io_uring_submit(&ring);
+			usleep(50000);
+			sqe = io_uring_get_sqe(&ring);
+			io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+			sqe->user_data = 102;
+			io_uring_submit(&ring);
+			n = 0;
+			cres = -1;
+			for (int i = 0; i < 4; i++) {
+				if (io_uring_wait_cqe(&ring, &cqe))
+					break;
+				if (cqe->user_data == 102)
+					cres = cqe->res;
+				else if (cqe->user_data >= 20 && cqe->res == -ECANCELED)
+					n++;
+				io_uring_cqe_seen(&ring, cqe);
+			}
+			ok(cres == 3 && n == 3, "cancel: ANY cancels every pending request", "cancel res %d, %d cancelled", cres, n);
+			close(other[0]);
+			close(other[1]);
+		}
+	}
+	close(fifo[0]);
+	close(fifo[1]);
+	io_uring_queue_exit(&ring);
+}
+
+/* A thread in io_uring_enter(GETEVENTS, min_complete 1) on a shared ring */
+struct cq_waiter {
+	int ring_fd;
+	int ret;
+	double done_ms;
+};
+
+static void *cq_waiter(void *arg)
+{
+	struct cq_waiter *w = arg;
+
+	w->ret = io_uring_enter(w->ring_fd, 0, 1, IORING_ENTER_GETEVENTS, NULL);
+	w->done_ms = now_ms();
+	return NULL;
+}
+
+/*
+ * Several tasks waiting on one ring: the CQE of a read that waited for data
+ * wakes every waiter (on uringlet the worker posts it, and a waiter may be
+ * polling the CQ ring rather than sleeping).
+ */
+static void test_multiple_waiters(void)
+{
+	static const char *name = "stress: three waiters on one ring all return on the CQE";
+	struct cq_waiter w[3];
+	pthread_t th[3];
+	struct io_uring ring;
+	struct io_uring_cqe *cqe;
+	int fifo[2], started = 0, early = 0, woken = 0, res = 1;
+	double t_write, worst = 0;
+	char buf[8];
+
+	if (ring_init(&ring, 8, ul_flag) || pipe(fifo)) {
+		ok(0, name, "setup");
+		return;
+	}
+	io_uring_prep_read(io_uring_get_sqe(&ring), fifo[0], buf, sizeof(buf), 0);
+	io_uring_submit(&ring);
+	for (int i = 0; i < 3; i++) {
+		w[i] = (struct cq_waiter){ .ring_fd = ring.ring_fd, .ret = 1, .done_ms = 0 };
+		started += !pthread_create(&th[i], NULL, cq_waiter, &w[i]);
+	}
+	/* all three are asleep in io_cqring_wait() by then (a waiter polls 50 us at most) */
+	usleep(100000);
+	for (int i = 0; i < 3; i++)
+		early += w[i].done_ms != 0;
+	t_write = now_ms();
+	if (write(fifo[1], "wake", 4) != 4)
+		res = -errno;
+	for (int i = 0; i < started; i++) {
+		pthread_join(th[i], NULL);
+		if (w[i].ret == 0 && w[i].done_ms - t_write > worst)
+			worst = w[i].done_ms - t_write;
+		woken += w[i].ret == 0;
+	}
+	if (res == 1 && !io_uring_wait_cqe(&ring, &cqe)) {
+		res = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	ok(started == 3 && !early && woken == 3 && res == 4, name,
+	   "%d returned before the data came, %d returned 0, the last %.1f ms after the write, read %d",
+	   early, woken, worst, res);
 	close(fifo[0]);
 	close(fifo[1]);
 	io_uring_queue_exit(&ring);
@@ -1516,6 +1657,7 @@ int main(int argc, char **argv)
 	RUN("cancel", test_cancel());
 	RUN("force-drain", test_force_drain_release());
 	RUN("cq-overflow", test_cq_overflow());
+	RUN("waiters", test_multiple_waiters());
 	RUN("mix", test_random_mix());
 	RUN("mix", test_random_ops());
 	RUN("teardown", test_close_blocked());
