@@ -1341,79 +1341,6 @@ static void test_cq_overflow(void)
 	io_uring_queue_exit(&ring);
 }
 
-/* Random mix of writes and reads at random offsets, verified against a model. */
-static void test_random_mix(void)
-{
-	struct io_uring ring;
-	unsigned int seed = (unsigned int)time(NULL);
-	static char model[65536], back[65536];
-	char bufs[32][512];
-	int fd, bad = 0, ops = 0;
-
-	if (ring_init(&ring, 64, ul_flag)) {
-		ok(0, "mix: random reads and writes match a model", "setup");
-		return;
-	}
-	fd = open("/tmp/uringlet-mix", O_RDWR | O_CREAT | O_TRUNC, 0644);
-	memset(model, 0, sizeof(model));
-	if (ftruncate(fd, sizeof(model)))
-		bad++;
-	srand(seed);
-	for (int round = 0; round < 50; round++) {
-		int n = 1 + rand() % 32;
-		/* writes to distinct 512-byte slots in one batch, then readback */
-		int slots[32];
-
-		for (int i = 0; i < n; i++) {
-			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-			int slot, dup;
-
-			do {
-				slot = rand() % 128;
-				dup = 0;
-				for (int j = 0; j < i; j++)
-					dup |= slots[j] == slot;
-			} while (dup);
-			slots[i] = slot;
-			memset(bufs[i], 'a' + rand() % 26, 512);
-			memcpy(model + slot * 512, bufs[i], 512);
-			if (rand() & 1) {
-				io_uring_prep_write(sqe, fd, bufs[i], 512, slot * 512);
-			} else {
-				static struct iovec iov[32];
-
-				iov[i].iov_base = bufs[i];
-				iov[i].iov_len = 512;
-				io_uring_prep_writev(sqe, fd, &iov[i], 1, slot * 512);
-			}
-			sqe->user_data = i;
-		}
-		if (io_uring_submit_and_wait(&ring, n) != n)
-			bad++;
-		for (int i = 0; i < n; i++) {
-			struct io_uring_cqe *cqe;
-
-			if (io_uring_wait_cqe(&ring, &cqe) || cqe->res != 512)
-				bad++;
-			io_uring_cqe_seen(&ring, cqe);
-			ops++;
-		}
-		if (round % 10 == 9) {
-			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-			struct io_uring_cqe *cqe;
-
-			io_uring_prep_read(sqe, fd, back, sizeof(back), 0);
-			io_uring_submit_and_wait(&ring, 1);
-			if (io_uring_wait_cqe(&ring, &cqe) || cqe->res != (int)sizeof(back) || memcmp(back, model, sizeof(back)))
-				bad++;
-			io_uring_cqe_seen(&ring, cqe);
-		}
-	}
-	ok(!bad, "mix: random reads and writes match a model", "seed %u, %d ops, %d bad", seed, ops, bad);
-	close(fd);
-	io_uring_queue_exit(&ring);
-}
-
 /*
  * Random mix of opcodes and request kinds, every result verified: reads and
  * writes plain, vectored, with registered buffers, through a registered file
@@ -1658,7 +1585,6 @@ int main(int argc, char **argv)
 	RUN("force-drain", test_force_drain_release());
 	RUN("cq-overflow", test_cq_overflow());
 	RUN("waiters", test_multiple_waiters());
-	RUN("mix", test_random_mix());
 	RUN("mix", test_random_ops());
 	RUN("teardown", test_close_blocked());
 	printf("1..%d\n", ntest);
