@@ -83,6 +83,11 @@ export function removeRunDisks(runDir: string): void {
  * files, and delete run directories older than `keepDays` (keeping the newest
  * `keepRuns`). Returns the pids killed.
  */
+/** ENOENT: another process (a VM booting concurrently reaps too) removed it first. */
+function vanished(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+}
+
 export function reapStaleRuns(opts: { keepDays?: number; keepRuns?: number } = {}): number[] {
   const root = paths.runs();
   if (!existsSync(root)) return [];
@@ -90,28 +95,46 @@ export function reapStaleRuns(opts: { keepDays?: number; keepRuns?: number } = {
   const dirs = readdirSync(root).map((d) => join(root, d)).filter((d) => existsSync(join(d, 'owner.json')));
   const stale = dirs.filter((d) => !ownerAlive(d));
   for (const dir of stale) {
-    const pidFile = join(dir, 'qemu.pid');
-    if (existsSync(pidFile)) {
-      const pid = Number(readFileSync(pidFile, 'utf8').trim());
-      if (pid > 0 && isOurQemu(procCmdline(pid), dir)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-          killed.push(pid);
-          log.warn(`killed QEMU ${pid} left behind by an earlier run (${dir})`);
-        } catch {
-          /* exited meanwhile */
-        }
-      }
-      rmSync(pidFile, { force: true });
+    try {
+      reapRun(dir, killed);
+    } catch (e) {
+      if (!vanished(e)) throw e;
     }
-    removeRunDisks(dir);
   }
   const keepMs = (opts.keepDays ?? 3) * 86400_000;
-  const byAge = stale.map((d) => ({ d, mtime: statSync(d).mtimeMs })).sort((a, b) => b.mtime - a.mtime);
+  const byAge = stale
+    .flatMap((d) => {
+      try {
+        return [{ d, mtime: statSync(d).mtimeMs }];
+      } catch (e) {
+        if (vanished(e)) return [];
+        throw e;
+      }
+    })
+    .sort((a, b) => b.mtime - a.mtime);
   byAge.forEach(({ d, mtime }, i) => {
     if (i >= (opts.keepRuns ?? 50) || Date.now() - mtime > keepMs) rmSync(d, { recursive: true, force: true });
   });
   return killed;
+}
+
+/** Kill the QEMU of one stale run directory, if still there, and free its disks. */
+function reapRun(dir: string, killed: number[]): void {
+  const pidFile = join(dir, 'qemu.pid');
+  if (existsSync(pidFile)) {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    if (pid > 0 && isOurQemu(procCmdline(pid), dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        killed.push(pid);
+        log.warn(`killed QEMU ${pid} left behind by an earlier run (${dir})`);
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+    rmSync(pidFile, { force: true });
+  }
+  removeRunDisks(dir);
 }
 
 // ---- children that must die with us -------------------------------------------------
