@@ -14,21 +14,17 @@ const help = `usage: uringlet guest-test [--kernel stock|uringlet] [--variant de
 const command: Command = {
   summary: 'boot a kernel and run the guest test suite (TAP) over SSH',
   async run(argv) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        options: {
-          kernel: { type: 'string', default: 'uringlet' },
-          variant: { type: 'string', default: 'default' },
-          test: { type: 'string' },
-          help: { type: 'boolean', short: 'h', default: false },
-        },
-        strict: true,
-      }));
-    } catch (e) {
-      throw new UserError((e as Error).message, { details: help.split('\n') });
-    }
+    // an unknown option is a user error (scripts/cli.ts turns parseArgs' TypeError into one)
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        kernel: { type: 'string', default: 'uringlet' },
+        variant: { type: 'string', default: 'default' },
+        test: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    });
     if (values.help) {
       process.stdout.write(help + '\n');
       return 0;
