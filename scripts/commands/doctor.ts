@@ -3,7 +3,7 @@
 // whether KVM works here.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from './types.ts';
+import { helpOrFlags, type Command } from './types.ts';
 import { UserError } from '../lib/errors.ts';
 import { aptInstallCommand, diskShortfall, diskSizes, ensureHost, freeGiB, kernelDiskNeed, loadHostPackages, missingPackages, toolPresent, toolsFor } from '../lib/host.ts';
 import { builtKernels } from '../lib/kbuild.ts';
@@ -23,12 +23,7 @@ function dirs(p: string): string[] {
 const command: Command = {
   summary: 'check (and as root, install) host tools; report disk and KVM',
   async run(argv) {
-    const unknown = argv.filter((a) => !['--check', '--help', '-h'].includes(a));
-    if (unknown.length > 0) throw new UserError(`unknown argument '${unknown[0]}'`, { details: [doctorHelp] });
-    if (argv.includes('--help') || argv.includes('-h')) {
-      out(doctorHelp);
-      return 0;
-    }
+    if (helpOrFlags(argv, ['--check'], doctorHelp)) return 0;
     const checkOnly = argv.includes('--check');
     const isRoot = process.getuid?.() === 0;
     if (!checkOnly && isRoot) await ensureHost('all');

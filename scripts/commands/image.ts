@@ -1,8 +1,7 @@
 // `uringlet image`: build (or find cached) the guest image and print where it is.
 import { readFileSync } from 'node:fs';
-import type { Command } from './types.ts';
+import { helpOrFlags, type Command } from './types.ts';
 import { buildImage, imageSizeMiB, type ImageMetadata } from '../lib/image.ts';
-import { UserError } from '../lib/errors.ts';
 
 const imageHelp = `usage: uringlet image [--json]
   Builds the guest image from the recipe in vm/image/ (or finds it in the cache), prints where it is,
@@ -11,12 +10,7 @@ const imageHelp = `usage: uringlet image [--json]
 const command: Command = {
   summary: 'build (or show the cached) guest image',
   async run(argv) {
-    const unknown = argv.filter((a) => !['--json', '--help', '-h'].includes(a));
-    if (unknown.length > 0) throw new UserError(`unknown argument '${unknown[0]}'`, { details: [imageHelp] });
-    if (argv.includes('--help') || argv.includes('-h')) {
-      process.stdout.write(imageHelp + '\n');
-      return 0;
-    }
+    if (helpOrFlags(argv, ['--json'], imageHelp)) return 0;
     const img = await buildImage();
     const meta = JSON.parse(readFileSync(img.metadataPath, 'utf8')) as ImageMetadata;
     if (argv.includes('--json')) {

@@ -78,16 +78,16 @@ export function removeRunDisks(runDir: string): void {
   for (const f of readdirSync(runDir)) if (/\.(qcow2|raw|img)$/.test(f)) rmSync(join(runDir, f), { force: true });
 }
 
-/**
- * Kill QEMU left behind by runs whose orchestrator is gone, free their disk
- * files, and delete run directories older than `keepDays` (keeping the newest
- * `keepRuns`). Returns the pids killed.
- */
 /** ENOENT: another process (a VM booting concurrently reaps too) removed it first. */
 function vanished(e: unknown): boolean {
   return (e as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }
 
+/**
+ * Kill QEMU left behind by runs whose orchestrator is gone, free their disk
+ * files, and delete run directories older than `keepDays` (keeping the newest
+ * `keepRuns`). Returns the pids killed.
+ */
 export function reapStaleRuns(opts: { keepDays?: number; keepRuns?: number } = {}): number[] {
   const root = paths.runs();
   if (!existsSync(root)) return [];
