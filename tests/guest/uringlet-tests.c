@@ -89,7 +89,7 @@ static int fdinfo_has(int fd, const char *key)
 	return found;
 }
 
-/* io_uring worker threads of @pid; with @show, a TAP comment each (state, wchan) */
+/* io_uring worker threads of @pid; with @show, a TAP comment each with its wchan */
 static int iou_threads(pid_t pid, int show)
 {
 	char path[320], comm[64], wchan[64];
@@ -1434,8 +1434,13 @@ static void test_random_ops(void)
 
 		for (int i = 0; i < n; i++) {
 			kind[i] = rand() % MIX_KINDS;
-			if (kind[i] == MIX_CLOSE && !closable--)
-				kind[i] = MIX_OPENAT, closable = 0;
+			/* a CLOSE needs an fd opened in an earlier round */
+			if (kind[i] == MIX_CLOSE) {
+				if (closable)
+					closable--;
+				else
+					kind[i] = MIX_OPENAT;
+			}
 			if (kind[i] == MIX_OPENAT && nopen + n > 60)
 				kind[i] = MIX_STATX;
 			nselect += kind[i] == MIX_READ_SELECT;
@@ -1530,8 +1535,8 @@ static void test_random_ops(void)
 			}
 			i = (int)cqe->user_data;
 			res = cqe->res;
-			want = kind[i] <= MIX_READ_SELECT ? 512 : 0;
 			wrong = i < 0 || i >= n;
+			want = !wrong && kind[i] <= MIX_READ_SELECT ? 512 : 0;
 			if (!wrong && kind[i] == MIX_OPENAT) {
 				wrong = res < 0;
 				if (!wrong)
