@@ -15,6 +15,7 @@ import { paths, repoRoot } from './paths.ts';
 import { readSeries } from './series.ts';
 import { buildGuestTests, runGuestTests } from './guest-tests.ts';
 import { withVm, type Vm } from './vm.ts';
+import { snapshotVcpus } from './hostsched.ts';
 import { buildPeerSuite, loadSuiteSpec, runPeerSuite, toTap, type PeerStatus } from './liburing-suite.ts';
 import type { BuiltKernel, Guest, KernelName, Platform, SuiteRunner } from './compare-run.ts';
 import type { TestSuiteResult } from './results.ts';
@@ -35,6 +36,7 @@ export function guestOf(vm: Vm): Guest {
       return { stdout: r.stdout, stderr: r.stderr, exitCode: r.code ?? 128 };
     },
     put: (local, remote) => vm.push(local, remote),
+    vcpuSched: () => (vm.qemuPid === undefined ? null : snapshotVcpus(vm.qemuPid)),
   };
 }
 

@@ -12,6 +12,7 @@ import { InfraError, KernelFailure, UserError } from './errors.ts';
 import { fioProblems, histogramToJson, parseFioOutput, sampleOf, histogramPercentiles, FioParseError } from './fio.ts';
 import type { Arm, MetricDef, RunRecord } from './compare.ts';
 import { hostInfo, type HostInfo } from './hostinfo.ts';
+import { vcpuWaitPercent, type VcpuSchedSnapshot } from './hostsched.ts';
 import { buildSummary, RunDir, newRunId, type BootRecord, type KernelMeta, type Summary, type TestSuiteResult } from './results.ts';
 import { renderMarkdown, renderTerminal } from './report.ts';
 import { renderHtml } from './report-html.ts';
@@ -43,6 +44,8 @@ export interface GuestResult {
 export interface Guest {
   exec(cmd: string, opts?: { timeoutSec?: number }): Promise<GuestResult>;
   put(localPath: string, remotePath: string): Promise<void>;
+  /** The host's scheduling of the guest's vCPU threads now, when the host can tell. */
+  vcpuSched?(): VcpuSchedSnapshot | null;
 }
 
 export type KernelName = 'stock' | 'uringlet';
@@ -344,7 +347,9 @@ async function runFio(ctx: BootContext, p: Point, rep: number, env: Record<strin
     `${p.workload.dropCaches ? dropCaches : ''}` +
     `S0=$(head -1 /proc/stat); ${fioCommand(p, env, runtimeSec, rampSec, ['--output-format=json+', '--lat_percentiles=1'])}; rc=$?; S1=$(head -1 /proc/stat); ` +
     `echo "@@stat0 $S0" >&2; echo "@@stat1 $S1" >&2; exit $rc`;
+  const host0 = ctx.guest.vcpuSched?.() ?? null;
   const r = await sh(ctx, cmd, runtimeSec + rampSec + 180);
+  const host1 = ctx.guest.vcpuSched?.() ?? null;
   const raw = join('raw', `${ctx.slot.variant.name}-${ctx.slot.arm}-${ctx.slot.boot}`, `${fileKey(p, rep)}.fio.json`);
   ctx.run.write(raw, r.stdout + (r.stderr ? `\n--- stderr ---\n${r.stderr}` : ''));
   base.raw = raw;
@@ -377,6 +382,9 @@ async function runFio(ctx: BootContext, p: Point, rep: number, env: Record<strin
     // Includes ramp time and fio start-up: an upper bound, the same on both kernels.
     metrics['guest_cpu_us_per_io'] = ((cpuBusyJiffies(st1) - cpuBusyJiffies(st0)) * 10_000) / s.ios;
   }
+  // Like the guest's CPU time, this includes ramp time and fio start-up.
+  const vcpuWait = host0 && host1 ? vcpuWaitPercent(host0, host1) : null;
+  if (vcpuWait !== null) metrics['host_vcpu_wait_pct'] = vcpuWait;
   return { ...base, metrics, hists };
 }
 

@@ -33,6 +33,8 @@ export const fioMetrics: readonly MetricDef[] = [
   { id: 'fsync_p99_us', label: 'fsync p99', unit: 'µs', better: 'lower' },
   { id: 'cpu_us_per_io', label: 'fio CPU per I/O', unit: 'µs', better: 'lower' },
   { id: 'guest_cpu_us_per_io', label: 'guest CPU per I/O', unit: 'µs', better: 'lower' },
+  // the host, not the kernel under test: how long the vCPU threads waited for a host CPU
+  { id: 'host_vcpu_wait_pct', label: 'host: vCPU waiting for a CPU', unit: '%', better: 'lower' },
 ];
 
 /** Percentiles shown from merged histograms. */

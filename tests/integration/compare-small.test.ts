@@ -77,6 +77,16 @@ test.serial('compare: a small real stock-vs-uringlet run produces a complete, ho
     t.is(c.uringlet.n, 3, key);
     t.true(c.stock.mean > 100 && c.uringlet.mean > 100, `${key}: ${c.stock.mean} / ${c.uringlet.mean} IOPS`);
   }
+  // The host's side of each fio run: how long the vCPU threads waited for a host CPU.
+  if (existsSync(`/proc/self/task/${process.pid}/schedstat`)) {
+    const wait = s.analysis.comparisons.find((x) => x.point === 'rfc-xfs-randwrite@iodepth=1' && x.metric === 'host_vcpu_wait_pct');
+    t.truthy(wait, 'host_vcpu_wait_pct is reported');
+    t.is(wait?.stock.n, 3);
+    t.is(wait?.uringlet.n, 3);
+    t.true((wait?.stock.mean ?? -1) >= 0 && (wait?.uringlet.mean ?? 101) <= 100, `${wait?.stock.mean} / ${wait?.uringlet.mean} %`);
+  } else {
+    t.log('this host kernel has no schedstat (CONFIG_SCHED_INFO): host_vcpu_wait_pct is not measured');
+  }
   // The probe measured the headline: stock blocks ~200 ms in enter, uringlet returns at once.
   const enter = s.analysis.comparisons.find((x) => x.point === 'submit-latency' && x.metric === 'iovec_fault_enter_us_p50')!;
   t.true(enter.stock.median > 150_000, `stock enter ${enter.stock.median} µs`);
