@@ -1011,6 +1011,57 @@ static void test_links(void)
 	ok(!ret && res[1] == -ECANCELED && res[2] == -ETIME, "links: linked timeout on a blocked read fires",
 	   "read %d, timeout %d after %.0f ms", res[1], res[2], now_ms() - t0);
 
+	/*
+	 * A linked timeout that fires at once: the read must already be
+	 * findable then. The uringlet loop once armed the timer before it made
+	 * the request visible to cancellation; a timer firing in between found
+	 * nothing (-ENOENT) and the read went on waiting (seen on the debug
+	 * kernel, whose slowness widens the window).
+	 */
+	{
+		struct __kernel_timespec now_ts = { .tv_nsec = 1000 }, wait_ts = { .tv_sec = 2 };
+		int rounds = 500, bad = 0, lost = 0, first_rd = 0, first_to = 0;
+
+		for (int r = 0; r < rounds && !lost; r++) {
+			int rd = 1, to = 1;
+
+			read_linked_timeout(&ring, fifo[0], buf, sizeof(buf), &now_ts);
+			if (io_uring_submit(&ring) != 2) {
+				lost = 1;
+				break;
+			}
+			for (int i = 0; i < 2; i++) {
+				if (io_uring_wait_cqe_timeout(&ring, &cqe, &wait_ts)) {
+					lost = 1;
+					break;
+				}
+				if (cqe->user_data == 1)
+					rd = cqe->res;
+				else if (cqe->user_data == 2)
+					to = cqe->res;
+				io_uring_cqe_seen(&ring, cqe);
+			}
+			if (!lost && (rd == -ECANCELED || rd == -EINTR) &&
+			    (to == -ETIME || to == -EALREADY || to == 0))
+				continue;
+			if (!bad++) {
+				first_rd = rd;
+				first_to = to;
+			}
+		}
+		ok(!bad && !lost, "links: a linked timeout that fires at once cancels its read, 500 times",
+		   "%d bad (first: read %d, timeout %d), %s", bad, first_rd, first_to,
+		   lost ? "a CQE missing after 2 s" : "none missing");
+		if (lost) {
+			/* the lost read would take the next test's data: a fresh ring and pipe */
+			io_uring_queue_exit(&ring);
+			close(fifo[0]);
+			close(fifo[1]);
+			if (ring_init(&ring, 16, ul_flag) || pipe(fifo))
+				return;
+		}
+	}
+
 	/* failing head: openat of a missing file, linked write must be cancelled */
 	openat_linked_nop(&ring, "/nonexistent/uringlet", res, IOSQE_IO_LINK);
 	ok(res[0] == -ENOENT && res[1] == -ECANCELED, "links: a failing head cancels its chain", "head %d, linked %d", res[0], res[1]);
