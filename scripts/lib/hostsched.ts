@@ -2,9 +2,10 @@
 // /proc/<qemu>/task/<tid>/schedstat (CONFIG_SCHED_INFO). Each vCPU is a host
 // thread; a uringlet hand-off needs two of them on a host CPU at the same
 // moment where stock needs one, so the time they spend waiting for a host CPU
-// is part of what a benchmark measures (on a 2-core TCG host it reached 23-28 %
-// of a depth-1 fio run against 13-17 % for stock). Reported per run so a
-// reader can tell a kernel's loss from a starved VM.
+// is part of what a benchmark measures (on a 2-core TCG host under added load,
+// fio at depth 1: 23-28 % of the run for uringlet, 13-17 % for stock; 1-2 %
+// without that load). Reported per run so a reader can tell a kernel's loss
+// from a starved VM.
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
