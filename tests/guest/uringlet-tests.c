@@ -1012,11 +1012,11 @@ static void test_links(void)
 	   "read %d, timeout %d after %.0f ms", res[1], res[2], now_ms() - t0);
 
 	/*
-	 * A linked timeout that fires at once: the read must already be
-	 * findable then. The uringlet loop once armed the timer before it made
-	 * the request visible to cancellation; a timer firing in between found
-	 * nothing (-ENOENT) and the read went on waiting (seen on the debug
-	 * kernel, whose slowness widens the window).
+	 * A linked timeout that fires at once must find its read and cancel
+	 * it. The uringlet loop once started the timer before it issued the
+	 * read; one that fired before the read reached the poll path found
+	 * nothing to cancel (-ENOENT) and the read went on waiting (seen on
+	 * the debug kernel, whose slowness widens the window).
 	 */
 	{
 		struct __kernel_timespec now_ts = { .tv_nsec = 1000 }, wait_ts = { .tv_sec = 2 };
