@@ -14,6 +14,10 @@
  *           then a NOP every BLOCKED_GAP_US until the WRITEV completes
  *           (stock: the WRITEV's enter blocks DELAY_MS, then NOPs only
  *           while io-wq finishes a write it punted after the import)
+ *   wake  : control, no io_uring: write() to an eventfd that wakes a thread
+ *           sleeping in read(), with the blocked round's gap. Each blocked
+ *           NOP's enter wakes a sleeping worker the same way; what this
+ *           costs on the kernel and accelerator at hand bounds that enter.
  *
  *   submit-latency DIR REPS DELAY_MS
  *
@@ -26,6 +30,7 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -219,6 +224,56 @@ static void blocked_round(struct io_uring *ring, int fd, const char *data, uint6
 	munmap(p, page);
 }
 
+/* eventfd values the wake control's reader tells apart (unread pings add up) */
+#define WAKE_PING 1ull
+#define WAKE_STOP (1ull << 32)
+
+static int wake_efd;
+
+static void *wake_reader(void *arg)
+{
+	uint64_t v;
+
+	(void)arg;
+	while (read(wake_efd, &v, sizeof(v)) == sizeof(v) && v < WAKE_STOP)
+		;
+	return NULL;
+}
+
+/*
+ * Control for blocked_round(): time @count write()s to an eventfd, each after
+ * BLOCKED_GAP_US, that wake a thread sleeping in read(). Nothing is pinned,
+ * as the uringlet worker is not: the scheduler places both as it places the
+ * worker and the submitter.
+ */
+static void wake_round(uint64_t *wake_ns, int count)
+{
+	uint64_t ping = WAKE_PING, stop = WAKE_STOP;
+	pthread_t reader;
+	int i;
+
+	wake_efd = eventfd(0, EFD_CLOEXEC);
+	if (wake_efd < 0 || pthread_create(&reader, NULL, wake_reader, NULL)) {
+		perror("wake control");
+		exit(2);
+	}
+	for (i = 0; i < count; i++) {
+		uint64_t t0;
+
+		usleep(BLOCKED_GAP_US);
+		t0 = now_ns();
+		if (write(wake_efd, &ping, sizeof(ping)) != sizeof(ping))
+			fail("wake control: eventfd write failed");
+		wake_ns[i] = now_ns() - t0;
+	}
+	if (write(wake_efd, &stop, sizeof(stop)) != sizeof(stop)) {
+		perror("wake control");
+		exit(2);
+	}
+	pthread_join(reader, NULL);
+	close(wake_efd);
+}
+
 int main(int argc, char **argv)
 {
 	static char data[WRITE_LEN];
@@ -228,8 +283,8 @@ int main(int argc, char **argv)
 	const char *dir;
 	char file[4096];
 	uint64_t *iov_enter, *iov_done, *path_enter, *path_done, *buf_enter, *buf_done, *nop_enter, *nop_done;
-	uint64_t *blocked_enter;
-	int reps, fd, i, res, ret, nblocked = 0;
+	uint64_t *blocked_enter, *wake_write;
+	int reps, fd, i, res, ret, nblocked = 0, nwake;
 
 	if (argc != 4 || atoi(argv[2]) <= 0 || atoi(argv[3]) < 0) {
 		fprintf(stderr, "usage: %s DIR REPS DELAY_MS\n", argv[0]);
@@ -270,6 +325,7 @@ int main(int argc, char **argv)
 	nop_enter = calloc(NOP_REPS, 8);
 	nop_done = calloc(NOP_REPS, 8);
 	blocked_enter = calloc(reps * (BLOCKED_MAX + 1), 8);
+	wake_write = calloc(reps * (BLOCKED_MAX + 1), 8);
 
 	for (i = 0; i < reps; i++) {
 		struct io_uring_sqe *sqe;
@@ -308,6 +364,16 @@ int main(int argc, char **argv)
 
 	for (i = 0; i < reps; i++)
 		blocked_round(&ring, fd, data, blocked_enter, &nblocked);
+	/*
+	 * As many wake-ups as uringlet's blocked rounds time enters (one per
+	 * gap while the WRITEV is blocked), on either kernel.
+	 */
+	nwake = reps * (delay_ms * 1000 / BLOCKED_GAP_US);
+	if (nwake < 1)
+		nwake = 1;
+	if (nwake > reps * BLOCKED_MAX)
+		nwake = reps * BLOCKED_MAX;
+	wake_round(wake_write, nwake);
 
 	for (i = 0; i < NOP_REPS; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
@@ -327,6 +393,8 @@ int main(int argc, char **argv)
 	json_metric("buffer_fault_complete_ms_p50", pct_u64(buf_done, reps, 50) / 1e6, "ms", "lower");
 	json_metric("blocked_enter_us_p50", pct_u64(blocked_enter, nblocked, 50) / 1e3, "us", "lower");
 	json_metric("blocked_enter_us_p99", pct_u64(blocked_enter, nblocked, 99) / 1e3, "us", "lower");
+	json_metric("wake_write_us_p50", pct_u64(wake_write, nwake, 50) / 1e3, "us", "lower");
+	json_metric("wake_write_us_p99", pct_u64(wake_write, nwake, 99) / 1e3, "us", "lower");
 	json_metric("nop_enter_us_p50", pct_u64(nop_enter, NOP_REPS, 50) / 1e3, "us", "lower");
 	json_metric("nop_enter_us_p99", pct_u64(nop_enter, NOP_REPS, 99) / 1e3, "us", "lower");
 	json_metric("nop_roundtrip_us_p50", pct_u64(nop_done, NOP_REPS, 50) / 1e3, "us", "lower");

@@ -133,6 +133,9 @@ test('benchmark programs build with -Werror and the submit-latency probe measure
   // Stock blocks in the WRITEV's own enter; the NOPs after it (while io-wq finishes a write it
   // punted) are fast, so only the tail shows the blocked enter.
   t.true(out.metrics['blocked_enter_us_p99']!.value >= 45_000);
+  // The control wakes a sleeping thread without io_uring: fast, but it does take time.
+  t.true(out.metrics['wake_write_us_p50']!.value > 0);
+  t.true(out.metrics['wake_write_us_p50']!.value < out.metrics['blocked_enter_us_p99']!.value);
   mkdirSync(join(dir, 's'));
   t.is((await execa(progs['openat-statx-storm']!, ['setup', join(dir, 's'), '300'])).exitCode, 0);
   const s = await execa(progs['openat-statx-storm']!, ['run', join(dir, 's'), '300', '4']);
