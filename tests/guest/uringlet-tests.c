@@ -226,6 +226,33 @@ static int wait_cqes(struct io_uring *ring, int n, unsigned long long *order, in
 
 /* ---- tests ---- */
 
+/*
+ * A fresh process (no io-wq yet) sets up a uringlet ring and does not enter:
+ * setup must have started a worker, so that the first enter only wakes it.
+ * A worker names itself iou-wrk-PID once it runs: wait up to 2 s for that.
+ */
+static void test_setup_starts_worker(void)
+{
+	int status, n = -1;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct io_uring ring;
+		double t0 = now_ms();
+		int found = 0;
+
+		if (ring_init(&ring, 8, ul_flag))
+			_exit(100);
+		while (!(found = count_iou_threads(getpid())) && now_ms() - t0 < 2000)
+			usleep(1000);
+		_exit(found);
+	}
+	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+		n = WEXITSTATUS(status);
+	ok(n >= 1 && n < 100, "setup: a worker is started before the first enter",
+	   "%d iou threads in a fresh process after setup (100: setup failed)", n);
+}
+
 static void test_setup(void)
 {
 	struct io_uring ring;
@@ -241,6 +268,7 @@ static void test_setup(void)
 		ok(fdinfo_has(ring.ring_fd, "Uringlet:\t1"), "setup: fdinfo shows Uringlet: 1", NULL);
 		io_uring_queue_exit(&ring);
 	}
+	test_setup_starts_worker();
 	ret = ring_init(&ring, 8, ul_flag | IORING_SETUP_SQPOLL);
 	ok(ret == -EINVAL, "setup: uringlet + SQPOLL is -EINVAL", "ret %d", ret);
 	if (!ret)
