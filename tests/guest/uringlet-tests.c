@@ -804,6 +804,60 @@ static void *ring_creator_lingering(void *arg)
 	return NULL;
 }
 
+struct late_submit {
+	struct io_uring *ring;
+	double latency;
+	int res;
+};
+
+/* 100 ms in (the owner is in vfork() by then), submit a NOP and wait for it */
+static void *late_submitter(void *arg)
+{
+	struct late_submit *ls = arg;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	double t0;
+
+	usleep(100000);
+	sqe = io_uring_get_sqe(ls->ring);
+	io_uring_prep_nop(sqe);
+	t0 = now_ms();
+	ls->res = io_uring_submit_and_wait(ls->ring, 1);
+	if (ls->res == 1 && !io_uring_peek_cqe(ls->ring, &cqe)) {
+		ls->latency = now_ms() - t0;
+		ls->res = cqe->res;
+		io_uring_cqe_seen(ls->ring, cqe);
+	}
+	return NULL;
+}
+
+/*
+ * The enter of another thread that finds the loop idle has to get it queued
+ * to the owner's io-wq: with the owner in vfork() (a killable wait that
+ * task_work doesn't end), that must not wait for the owner.
+ */
+static void test_thread_owner_stuck(void)
+{
+	const char *name = "threads: another thread submits while the owner is in vfork()";
+	struct late_submit ls = { .latency = -1, .res = -1 };
+	struct io_uring ring;
+	pthread_t th;
+
+	if (ring_init(&ring, 8, ul_flag)) {
+		ok(0, name, "setup failed");
+		return;
+	}
+	ls.ring = &ring;
+	pthread_create(&th, NULL, late_submitter, &ls);
+	owner_stuck_in_vfork(500);
+	pthread_join(th, NULL);
+	/* 200 ms: the owner came back 400 ms after the submission */
+	ok(!ls.res && ls.latency >= 0 && ls.latency < 200, name,
+	   "NOP res %d after %.1f ms (bound 200 ms, the owner was in vfork() for 400 ms more)",
+	   ls.res, ls.latency);
+	io_uring_queue_exit(&ring);
+}
+
 static void test_threads(void)
 {
 	struct thread_submit t = { 0 };
@@ -1818,6 +1872,7 @@ int main(int argc, char **argv)
 	RUN("pollable", test_pollable());
 	RUN("fork", test_fork_child());
 	RUN("threads", test_threads());
+	RUN("threads", test_thread_owner_stuck());
 	RUN("exit", test_owner_exit());
 	RUN("exec", test_owner_exec());
 	RUN("links", test_links());
