@@ -568,6 +568,8 @@ static int standby_child(void)
 	while (!count_iou_threads(getpid()) && now_ms() - t0 < 2000)
 		usleep(1000);
 	fd = open("/tmp/uringlet-standby", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return 251;
 	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_nop(sqe);
 	sqe->flags |= IOSQE_IO_LINK;
