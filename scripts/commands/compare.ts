@@ -13,7 +13,8 @@ const help = `usage: uringlet compare [options]
   --profile NAME     workload profile (tests/workloads/NAME.json): quick (default; a 2-core TCG
                      machine), nightly (KVM hardware), rfc-sweep (the 2022 RFC's table), idle-poll
                      (diagnostic: guest idle=poll, no emulated wake-up IPIs)
-  --workloads A,B    only these workloads (ids from tests/workloads/matrix.json)
+  --workloads A,B    only these workloads (ids from tests/workloads/matrix.json), or single
+                     points ID@AXIS=VALUE (e.g. rfc-xfs-randwrite@iodepth=1, any value on the axis)
   --boots N          boots per kernel (overrides the profile)
   --runs N           runs per boot (overrides the profile)
   --runtime S        fio runtime in seconds (overrides the profile)

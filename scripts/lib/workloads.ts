@@ -206,24 +206,68 @@ export function loadProfile(name: string, matrix: Matrix, dir = workloadsDir()):
 }
 
 /** Expand a profile into measurement points, in matrix order. */
+/**
+ * A --workloads entry: a workload id (its points in the profile), or one point
+ * `id@axis=value` (any value on the matrix's axis), so that a maintainer can
+ * rerun just the point that moved. A named workload the profile leaves out
+ * runs with the matrix's points and variables.
+ */
+interface Selector {
+  id: string;
+  value: number | undefined;
+}
+
+function parseSelectors(matrix: Matrix, only: string[]): Selector[] {
+  const out: Selector[] = [];
+  const bad: string[] = [];
+  for (const entry of only) {
+    const m = /^([^@]+)@([^=]+)=(.+)$/.exec(entry);
+    const id = m === null ? entry : m[1]!;
+    const w = matrix.workloads.find((x) => x.id === id);
+    if (w === undefined) {
+      bad.push(`unknown workload '${id}'`);
+      continue;
+    }
+    if (m === null) {
+      out.push({ id, value: undefined });
+      continue;
+    }
+    const value = Number(m[3]);
+    if (w.axis === undefined) bad.push(`${id} has no axis (give it as '${id}')`);
+    else if (m[2] !== w.axis.name) bad.push(`${id}'s axis is '${w.axis.name}', not '${m[2]}'`);
+    else if (!w.axis.values.includes(value)) bad.push(`${id}: ${w.axis.name}=${m[3]} is not one of ${w.axis.values.join(', ')}`);
+    else out.push({ id, value });
+  }
+  if (bad.length > 0) {
+    throw new UserError(`bad --workloads: ${bad.join('; ')}`, {
+      details: [`workloads: ${matrix.workloads.map((w) => w.id).join(', ')}`, 'a single point: ID@AXIS=VALUE, e.g. rfc-xfs-randwrite@iodepth=1'],
+    });
+  }
+  return out;
+}
+
 export function planPoints(matrix: Matrix, profile: Profile, only?: string[]): Point[] {
+  const selectors = only === undefined ? undefined : parseSelectors(matrix, only);
   const out: Point[] = [];
   for (const w of matrix.workloads) {
     const sel = profile.workloads[w.id];
-    if (sel === undefined) continue;
-    if (only !== undefined && !only.includes(w.id)) continue;
-    const vars = { ...w.vars, ...(sel.vars ?? {}) };
+    const picked = selectors?.filter((s) => s.id === w.id);
+    if (picked !== undefined && picked.length === 0) continue;
+    // a workload the profile leaves out runs when named (with the matrix's points)
+    if (sel === undefined && picked === undefined) continue;
+    const vars = { ...w.vars, ...(sel?.vars ?? {}) };
     if (w.axis === undefined) {
       out.push({ workload: w, value: undefined, key: w.id, vars });
       continue;
     }
-    for (const v of sel.values ?? w.axis.values) {
+    const profileValues = sel?.values ?? w.axis.values;
+    const values =
+      picked === undefined || picked.some((s) => s.value === undefined)
+        ? profileValues
+        : w.axis.values.filter((v) => picked.some((s) => s.value === v));
+    for (const v of values) {
       out.push({ workload: w, value: v, key: `${w.id}@${w.axis.name}=${v}`, vars: { ...vars, [w.axis.var]: String(v) } });
     }
-  }
-  if (only !== undefined) {
-    const unknown = only.filter((id) => !matrix.workloads.some((w) => w.id === id));
-    if (unknown.length > 0) throw new UserError(`unknown workload(s): ${unknown.join(', ')}`, { details: [`known: ${matrix.workloads.map((w) => w.id).join(', ')}`] });
   }
   return out;
 }

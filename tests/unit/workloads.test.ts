@@ -118,6 +118,26 @@ test('a profile naming an unknown workload or axis value is rejected', (t) => {
   t.throws(() => planPoints(m, loadProfile('quick', m, dir), ['nosuch']), { instanceOf: UserError, message: /unknown workload/ });
 });
 
+test('--workloads takes workload ids and single points, and names what is wrong', (t) => {
+  const m = loadMatrix();
+  const quick = loadProfile('quick', m);
+  const keys = (only: string[]) => planPoints(m, quick, only).map((p) => p.key);
+  t.deepEqual(keys(['rfc-xfs-randwrite']), ['rfc-xfs-randwrite@iodepth=1', 'rfc-xfs-randwrite@iodepth=8', 'rfc-xfs-randwrite@iodepth=32']);
+  // a point the profile does not pick, in the matrix's axis order, with the profile's vars
+  t.deepEqual(keys(['rfc-xfs-randwrite@iodepth=8', 'rfc-xfs-randwrite@iodepth=2']), ['rfc-xfs-randwrite@iodepth=2', 'rfc-xfs-randwrite@iodepth=8']);
+  const cold = planPoints(m, quick, ['xfs-randread-cold@iodepth=1']);
+  t.deepEqual(cold.map((p) => [p.key, p.vars['SIZE'], p.vars['IODEPTH']]), [['xfs-randread-cold@iodepth=1', '128M', '1']]);
+  // a workload and one of its points: the workload's points
+  t.is(keys(['ext4-randwrite', 'ext4-randwrite@iodepth=1']).length, 1);
+  // named but not in the profile: the matrix's points
+  const sweep = loadProfile('rfc-sweep', m);
+  t.deepEqual(planPoints(m, sweep, ['ext4-randwrite']).map((p) => p.key), m.workloads.find((w) => w.id === 'ext4-randwrite')!.axis!.values.map((v) => `ext4-randwrite@iodepth=${v}`));
+  t.throws(() => keys(['rfc-xfs-randwrite@iodepth=3']), { instanceOf: UserError, message: /iodepth=3 is not one of 1, 2, 4, 8, 16, 32/ });
+  t.throws(() => keys(['rfc-xfs-randwrite@depth=1']), { instanceOf: UserError, message: /axis is 'iodepth', not 'depth'/ });
+  t.throws(() => keys(['submit-latency@x=1']), { instanceOf: UserError, message: /submit-latency has no axis/ });
+  t.throws(() => keys(['nosuch@iodepth=1', 'other']), { instanceOf: UserError, message: /unknown workload 'nosuch'.*unknown workload 'other'/ });
+});
+
 test('benchmark programs build with -Werror and the submit-latency probe measures a blocked enter on the host kernel', async (t) => {
   const progs = await buildBenchPrograms();
   t.truthy(progs['openat-statx-storm']);
