@@ -212,7 +212,7 @@ const rules: Rule[] = [
     title: (m, lines, i) => `WARNING in ${ripFunc(lines, i) ?? m[1] ?? '?'}`,
   },
   {
-    type: 'warning',
+    type: 'memory-leak',
     re: /^kmemleak: \d+ new suspected memory leaks?/,
     title: () => 'memory leak (kmemleak)',
   },
@@ -303,4 +303,58 @@ export function classifyConsole(text: string): CrashReport | null {
 /** For tests and the CLI: what a report looks like as expected-JSON. */
 export function reportSummary(r: CrashReport | null): { type: KernelFailureType; title: string; panicked: boolean } | null {
   return r === null ? null : { type: r.type, title: r.title, panicked: r.panicked };
+}
+
+// ---- kmemleak -----------------------------------------------------------------------
+
+export interface KmemleakObject {
+  size: number;
+  comm: string;
+  /** allocation backtrace, function names without offsets */
+  frames: string[];
+}
+
+// Allocator frames above the caller that asked for the memory.
+const allocFrames = /^(kmemleak_\w+|__?kmem_cache_alloc\w*|kmem_cache_alloc\w*|__?kmalloc\w*|kmalloc\w*|__kmalloc_node\w*|kmalloc_node\w*|kzalloc\w*|kvmalloc\w*|__kvmalloc\w*|krealloc\w*|kmemdup\w*|kstrdup\w*|slab_post_alloc_hook|slab_alloc\w*|__slab_alloc\w*|___slab_alloc|alloc_pages\w*|__alloc_pages\w*|__get_free_pages|__vmalloc\w*|vmalloc\w*|vzalloc|__kvzalloc|kvzalloc|memdup_\w+|__alloc_percpu\w*|alloc_percpu\w*|pcpu_alloc)$/;
+
+/**
+ * The objects of /sys/kernel/debug/kmemleak ("unreferenced object 0x... (size
+ * N):", comm line, hex dump, backtrace). Pure; [] for an empty report.
+ */
+export function parseKmemleak(text: string): KmemleakObject[] {
+  const out: KmemleakObject[] = [];
+  let cur: KmemleakObject | null = null;
+  let inTrace = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    const head = /^unreferenced object 0x[0-9a-f]+ \(size (\d+)\):/.exec(line);
+    if (head !== null) {
+      cur = { size: Number(head[1]), comm: '', frames: [] };
+      out.push(cur);
+      inTrace = false;
+      continue;
+    }
+    if (cur === null) continue;
+    const comm = /^\s+comm "([^"]*)"/.exec(line);
+    if (comm !== null) cur.comm = comm[1]!;
+    else if (/^\s+backtrace:/.test(line)) inTrace = true;
+    else if (inTrace) {
+      const f = /^\s+\[<[0-9a-f]+>\]\s+([A-Za-z_][\w.]*)\+0x/.exec(line);
+      if (f !== null) cur.frames.push(cleanFunc(f[1]!));
+    }
+  }
+  return out;
+}
+
+/** Where a leaked object was allocated: its first frame below the allocator. */
+export function kmemleakCulprit(o: KmemleakObject): string {
+  return o.frames.find((f) => !allocFrames.test(f)) ?? o.frames[0] ?? '?';
+}
+
+/** A stable title for a kmemleak report: the culprits, most leaked first. */
+export function kmemleakTitle(objs: readonly KmemleakObject[]): string {
+  const by = new Map<string, number>();
+  for (const o of objs) by.set(kmemleakCulprit(o), (by.get(kmemleakCulprit(o)) ?? 0) + 1);
+  const culprits = [...by.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([f]) => f);
+  return `memory leak in ${culprits.slice(0, 3).join(', ')}${culprits.length > 3 ? ` (+${culprits.length - 3} more)` : ''}`;
 }

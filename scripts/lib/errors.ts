@@ -41,6 +41,7 @@ export type KernelFailureType =
   | 'oops'
   | 'bug'
   | 'warning'
+  | 'memory-leak'
   | 'kasan'
   | 'lockdep'
   | 'hung-task'

@@ -24,6 +24,8 @@ export interface PeerTestResult {
   seconds: number;
   /** Last lines the test printed (its own diagnostics). */
   tail: string[];
+  /** Title of a kernel report (splat) that appeared on the console while the test ran. */
+  console?: string;
 }
 
 export interface SuiteSpec {
@@ -159,6 +161,7 @@ export function toTap(results: PeerTestResult[], header: string): string {
     const directive = r.status === 'skip' || r.status === 'not-run' ? ` # SKIP ${r.status}` : r.status === 'pass' ? '' : ` # ${r.status} (exit ${r.exitCode ?? 'none'}, ${r.seconds.toFixed(1)} s)`;
     out.push(`${ok ? 'ok' : 'not ok'} ${i + 1} - ${r.name}${directive}`);
     if (!ok) for (const l of r.tail) out.push(`#   ${l}`);
+    if (r.console !== undefined) out.push(`#   console while it ran: ${r.console}`);
   });
   return out.join('\n') + '\n';
 }
@@ -261,7 +264,14 @@ export interface RunPeerOptions {
   only?: string[];
   spec: SuiteSpec;
   log?: (line: string) => void;
-  progress?: (done: number, total: number, name: string, status: PeerStatus) => void;
+  progress?: (done: number, total: number, name: string, status: PeerStatus, consoleReport?: string) => void;
+  /** Multiplies every test's timeout (a debug kernel under TCG is many times slower). */
+  timeoutScale?: number;
+  /**
+   * The VM's console, to name the test during which a kernel report appeared
+   * (the run fails on it anyway; this says which test to rerun).
+   */
+  console?: { mark(): number; report(since: number): string | null };
 }
 
 function tailLines(s: string, n = 8): string[] {
@@ -294,8 +304,9 @@ export async function runPeerSuite(g: PeerGuest, built: BuiltPeerSuite, opts: Ru
       results.push({ name, status: 'not-run', exitCode: null, seconds: 0, tail: [why ?? 'the guest stopped answering after an earlier test'] });
       continue;
     }
-    const t = testTimeoutSec(opts.spec, name);
+    const t = Math.ceil(testTimeoutSec(opts.spec, name) * (opts.timeoutScale ?? 1));
     const started = Date.now();
+    const mark = opts.console?.mark();
     let r: PeerTestResult;
     try {
       // A fresh work dir per test: tests leave files behind.
@@ -310,9 +321,11 @@ export async function runPeerSuite(g: PeerGuest, built: BuiltPeerSuite, opts: Ru
         dead = e2;
       }
     }
+    const splat = mark === undefined ? null : (opts.console?.report(mark) ?? null);
+    if (splat !== null) r.console = splat;
     results.push(r);
     opts.log?.(`${name}: ${r.status} (${r.seconds.toFixed(1)} s)${r.status === 'pass' || r.status === 'skip' ? '' : '\n  ' + r.tail.join('\n  ')}`);
-    opts.progress?.(i + 1, names.length, name, r.status);
+    opts.progress?.(i + 1, names.length, name, r.status, r.console);
   }
   if (opts.knob > 0 && dead === undefined) await g.exec(`echo 0 > ${knobPath}`, { timeoutSec: 10 }).catch(() => undefined);
   if (dead !== undefined) throw dead;

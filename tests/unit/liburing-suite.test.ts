@@ -61,6 +61,11 @@ test('TAP: plan, skips as SKIP, failures with status and the test output as diag
   t.is(lines[6], 'ok 3 - c.t # SKIP skip');
 });
 
+test('TAP: a kernel report that appeared while a test ran is named under it, pass or not', (t) => {
+  const lines = toTap([{ ...r('a.t', 'pass'), console: 'possible deadlock in io_uringlet_work' }], 'x').trim().split('\n');
+  t.deepEqual(lines.slice(3), ['ok 1 - a.t', '#   console while it ran: possible deadlock in io_uringlet_work']);
+});
+
 test('spec: slowTests give a test its own timeout, with a reason', (t) => {
   const s = parseSuiteSpec('{"timeoutSec": 60, "slowTests": {"slow.t": {"timeoutSec": 180, "reason": "slower in uringlet mode, passes"}}}');
   t.is(testTimeoutSec(s, 'slow.t'), 180);
