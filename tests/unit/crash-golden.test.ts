@@ -5,7 +5,7 @@
 import test from 'ava';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { classifyConsole, lineBody, reportSummary } from '../../scripts/lib/crash.ts';
+import { classifyConsole, kmemleakCulprit, kmemleakTitle, lineBody, parseKmemleak, reportSummary } from '../../scripts/lib/crash.ts';
 import { bootStage } from '../../scripts/lib/console.ts';
 import { repoRoot } from '../../scripts/lib/paths.ts';
 import type { KernelFailureType } from '../../scripts/lib/errors.ts';
@@ -45,3 +45,24 @@ for (const f of logs) {
     }
   });
 }
+
+test('kmemleak report (captured with the kmemleak scenario): every object, its size, comm and the allocating function', (t) => {
+  const text = readFileSync(join(dir, 'kmemleak.report.txt'), 'utf8');
+  const objs = parseKmemleak(text);
+  t.is(objs.length, (text.match(/^unreferenced object /gm) ?? []).length);
+  t.is(objs.length, 8, 'one object per patched sync(1)');
+  for (const o of objs) {
+    t.is(o.size, 256, '__kmalloc(200) comes from kmalloc-256');
+    t.is(o.comm, 'sync');
+    t.deepEqual(o.frames.slice(0, 4), ['slab_post_alloc_hook', '__kmem_cache_alloc_node', '__kmalloc', 'ksys_sync']);
+    t.is(kmemleakCulprit(o), 'ksys_sync');
+  }
+  t.is(kmemleakTitle(objs), 'memory leak in ksys_sync');
+  t.deepEqual(parseKmemleak(''), []);
+});
+
+test('kmemleak title: culprits by count, at most three named', (t) => {
+  const o = (f: string) => ({ size: 64, comm: 'x', frames: ['__kmalloc', f] });
+  t.is(kmemleakTitle([o('b'), o('a'), o('a'), o('c'), o('d')]), 'memory leak in a, b, c (+1 more)');
+  t.is(kmemleakCulprit({ size: 8, comm: 'x', frames: [] }), '?');
+});
