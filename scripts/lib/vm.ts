@@ -149,11 +149,16 @@ export class Vm {
    */
   async checkLeaks(): Promise<void> {
     const f = '/sys/kernel/debug/kmemleak';
+    const started = Date.now();
     const r = await this.exec(`[ -e ${f} ] || exit 3; echo scan > ${f} && sleep 6 && echo scan > ${f} && cat ${f}`, { timeoutMs: 10 * 60_000 });
     if (r.code === 3) return;
     if (r.code !== 0) throw new InfraError(`kmemleak scan failed in the guest (exit ${r.code ?? r.signal})`, { details: (r.stderr + r.stdout).split('\n').slice(-8) });
     const leaks = parseKmemleak(r.stdout);
-    if (leaks.length === 0) return;
+    const took = ((Date.now() - started) / 1000).toFixed(0);
+    if (leaks.length === 0) {
+      log.info(`kmemleak: nothing reported (two scans, ${took} s)`);
+      return;
+    }
     const report = join(this.runDir, 'kmemleak.txt');
     writeFileSync(report, r.stdout);
     throw new KernelFailure('memory-leak', `${kmemleakTitle(leaks)} (kmemleak: ${leaks.length} object${leaks.length === 1 ? '' : 's'})`, {
