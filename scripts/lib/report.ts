@@ -2,7 +2,16 @@
 // terminal summary. Every loss of uringlet against stock is listed, flagged
 // or not; "not run" test suites are said loudly.
 import type { MetricComparison, Verdict } from './compare.ts';
-import type { Summary, TestSuiteResult } from './results.ts';
+import type { RfcRow, Summary, TestSuiteResult } from './results.ts';
+
+/** Our ratio against the RFC's: decided only when the boot-level CI is on one side. */
+export function rfcStanding(r: RfcRow): string {
+  if (r.ourRatio === undefined) return '—';
+  if (r.ourRatioCi === undefined) return r.ourRatio > r.rfcRatio ? 'above (no CI)' : 'below (no CI)';
+  if (r.ourRatioCi[0] > r.rfcRatio) return 'above';
+  if (r.ourRatioCi[1] < r.rfcRatio) return 'below';
+  return 'undecided';
+}
 
 export function fmtNum(x: number): string {
   if (!Number.isFinite(x)) return 'n/a';
@@ -216,16 +225,18 @@ export function renderMarkdown(s: Summary): string {
   w();
   w(`${s.rfc.source}. Ratio = uringlet IOPS / stock IOPS on \`${s.rfc.workload}\`.`);
   w();
-  w('| iodepth | RFC stock | RFC uringlet | RFC ratio | our stock | our uringlet | our ratio |');
-  w('|---|---|---|---|---|---|---|');
+  w('| iodepth | RFC stock | RFC uringlet | RFC ratio | our stock | our uringlet | our ratio | 95 % CI (by boot) | vs the RFC ratio |');
+  w('|---|---|---|---|---|---|---|---|---|');
   for (const r of s.rfc.rows) {
     w(
       `| ${r.depth} | ${fmtNum(r.rfcStockIops)} | ${fmtNum(r.rfcUringletIops)} | ${r.rfcRatio.toFixed(2)} | ${r.ourStockIops === undefined ? 'not measured' : fmtNum(r.ourStockIops)} | ` +
-        `${r.ourUringletIops === undefined ? '—' : fmtNum(r.ourUringletIops)} | ${r.ourRatio === undefined ? '—' : r.ourRatio.toFixed(2)} |`,
+        `${r.ourUringletIops === undefined ? '—' : fmtNum(r.ourUringletIops)} | ${r.ourRatio === undefined ? '—' : r.ourRatio.toFixed(2)} | ` +
+        `${r.ourRatioCi === undefined ? '—' : `${r.ourRatioCi[0].toFixed(2)}–${r.ourRatioCi[1].toFixed(2)}`} | ${rfcStanding(r)} |`,
     );
   }
   w();
   w('The RFC measured 180 s runs on 4 vCPUs; absolute IOPS are not comparable across machines, ratios are.');
+  w('The CI resamples whole boots (runs within a boot are not independent); "above"/"below" only when the whole interval is on that side of the RFC ratio.');
   w();
 
   // --- noise ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import type { HostInfo } from './hostinfo.ts';
 import { analyze, failingRegressions, type Analysis, type Arm, type PointInfo, type RunRecord } from './compare.ts';
 import type { Matrix, Point, Profile } from './workloads.ts';
 import type { KernelFailureType } from './errors.ts';
+import { clusterRatioCi, hashSeed } from './stats.ts';
 
 export const summarySchema = 1;
 
@@ -77,6 +78,10 @@ export interface RfcRow {
   rfcUringletIops: number;
   /** Our ratio of mean IOPS, uringlet / stock, if the depth was measured. */
   ourRatio?: number;
+  /** 95 % CI of ourRatio, bootstrap over boots (clusterRatioCi), with >= 2 boots per kernel. */
+  ourRatioCi?: [number, number];
+  /** Boots per kernel behind ourRatio. */
+  ourBoots?: { stock: number; uringlet: number };
   ourStockIops?: number;
   ourUringletIops?: number;
 }
@@ -299,6 +304,20 @@ export function buildSummary(i: SummaryInput): Summary {
         row.ourStockIops = c.stock.mean;
         row.ourUringletIops = c.uringlet.mean;
         row.ourRatio = c.uringlet.mean / c.stock.mean;
+        const byBoot = (arm: Arm): number[][] => {
+          const m = new Map<number, number[]>();
+          for (const r of records) {
+            const v = r.metrics['iops'];
+            if (r.variant !== compared || r.arm !== arm || r.point !== c.point || r.error !== undefined || v === undefined) continue;
+            m.set(r.boot, [...(m.get(r.boot) ?? []), v]);
+          }
+          return [...m.values()];
+        };
+        const sb = byBoot('stock');
+        const ub = byBoot('uringlet');
+        row.ourBoots = { stock: sb.length, uringlet: ub.length };
+        const ci = clusterRatioCi(sb, ub, { seed: hashSeed(c.point) });
+        if (ci !== undefined) row.ourRatioCi = ci;
       }
       return row;
     });

@@ -322,3 +322,63 @@ export function adjustP(ps: readonly number[], how: Correction): number[] {
   }
   return out;
 }
+
+/** mulberry32: small, fast, seedable; good enough for resampling. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function hashSeed(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 16777619);
+  }
+  return h >>> 0;
+}
+
+/**
+ * Percentile bootstrap CI of mean(b) / mean(a) that resamples whole clusters
+ * (boots): runs within one boot share its page cache, its TCG translation
+ * cache and its host neighbours, so they are not independent, and
+ * resampling single runs would give too narrow an interval. Each group is a
+ * list of clusters of values; the statistic pools the values of the drawn
+ * clusters. Undefined with fewer than 2 clusters in either group.
+ */
+export function clusterRatioCi(
+  a: readonly (readonly number[])[],
+  b: readonly (readonly number[])[],
+  opts: { resamples?: number; seed?: number; confidence?: number } = {},
+): [number, number] | undefined {
+  const ca = a.filter((c) => c.length > 0);
+  const cb = b.filter((c) => c.length > 0);
+  if (ca.length < 2 || cb.length < 2) return undefined;
+  const r = rng(opts.seed ?? 1);
+  const draw = (cs: readonly (readonly number[])[]): number => {
+    let s = 0;
+    let n = 0;
+    for (let i = 0; i < cs.length; i++) {
+      const c = cs[Math.floor(r() * cs.length)]!;
+      for (const x of c) s += x;
+      n += c.length;
+    }
+    return s / n;
+  };
+  const out: number[] = [];
+  for (let i = 0; i < (opts.resamples ?? 4000); i++) {
+    const x = draw(cb) / draw(ca);
+    if (Number.isFinite(x)) out.push(x);
+  }
+  if (out.length === 0) return undefined;
+  out.sort((x, y) => x - y);
+  const conf = opts.confidence ?? 0.95;
+  const q = (f: number) => out[Math.min(out.length - 1, Math.max(0, Math.floor(f * out.length)))]!;
+  return [q((1 - conf) / 2), q(1 - (1 - conf) / 2)];
+}

@@ -27,7 +27,7 @@ import { UserError } from './errors.ts';
 import type { MetricComparison, MetricIdentity, Verdict } from './compare.ts';
 import type { Summary, TestSuiteResult } from './results.ts';
 import { summarySchema } from './results.ts';
-import { adjustP, mean, pctChange, stddev, tCdf, tQuantile } from './stats.ts';
+import { adjustP, hashSeed, mean, pctChange, rng, stddev, tCdf, tQuantile } from './stats.ts';
 import { fmtNum, fmtPct } from './report.ts';
 
 export const trendSchema = 1;
@@ -219,27 +219,6 @@ export function welchChange(prev: readonly number[], cur: readonly number[], con
   const q = tQuantile(1 - (1 - confidence) / 2, df);
   const toPct = (d: number) => (d / Math.abs(mp)) * 100;
   return { changePct, p, ciPct: [toPct(mc - mp - q * se), toPct(mc - mp + q * se)], test: 'welch' };
-}
-
-/** mulberry32: small, fast, seedable; good enough for resampling. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function hashSeed(s: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 16777619);
-  }
-  return h >>> 0;
 }
 
 function resampleMean(xs: readonly number[], r: () => number): number {

@@ -15,6 +15,7 @@ import {
   normalSf,
   tCdf,
   tQuantile,
+  clusterRatioCi,
 } from '../../scripts/lib/stats.ts';
 
 const close = (a: number, b: number, tol = 1e-9) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
@@ -103,4 +104,20 @@ test('Holm and Benjamini-Hochberg adjustments (SciPy false_discovery_control, ha
   t.true(Number.isNaN(withNaN[1]!));
   t.true(close(withNaN[2]!, 0.04));
   t.deepEqual(adjustP([0.3, 0.01], 'none'), [0.3, 0.01]);
+});
+
+test('cluster bootstrap CI of a ratio: seeded, contains the ratio, wider when boots disagree', (t) => {
+  // identical boots, no spread: the interval is the ratio itself
+  t.deepEqual(clusterRatioCi([[10, 10], [10, 10]], [[12, 12], [12, 12]]), [1.2, 1.2]);
+  t.is(clusterRatioCi([[10, 11]], [[12], [13]]), undefined, 'one boot is no sample of boots');
+  // the same 12 runs per kernel, once spread within boots and once between boots
+  const within = [[90, 110, 95, 105], [92, 108, 96, 104], [91, 109, 94, 106]];
+  const between = [[90, 91, 92, 90], [100, 101, 99, 100], [110, 109, 108, 110]];
+  const u = (g: number[][]) => g.map((c) => c.map((x) => x * 0.9));
+  const w = clusterRatioCi(within, u(within), { seed: 7 })!;
+  const b = clusterRatioCi(between, u(between), { seed: 7 })!;
+  t.deepEqual(clusterRatioCi(between, u(between), { seed: 7 }), b, 'same seed, same interval');
+  t.true(w[0] <= 0.9 && 0.9 <= w[1] && b[0] <= 0.9 && 0.9 <= b[1]);
+  // the arms draw their boots independently, so disagreeing boots widen the interval
+  t.true(b[1] - b[0] > w[1] - w[0], `between-boot spread ${b} wider than within-boot ${w}`);
 });
