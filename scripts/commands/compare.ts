@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import type { Command } from './types.ts';
 import { UserError } from '../lib/errors.ts';
-import { estimateSeconds, fmtDuration, kernelOverrideProblem, listRuns, runCompare, bootSlots } from '../lib/compare-run.ts';
+import { estimateSeconds, fmtDuration, kernelOverrideProblem, listRuns, reanalyzeRun, runCompare, bootSlots } from '../lib/compare-run.ts';
 import { loadMatrix, loadProfile, planPoints, profileNames } from '../lib/workloads.ts';
 import { realPlatform } from '../lib/compare-platform.ts';
 
@@ -25,6 +25,8 @@ const help = `usage: uringlet compare [options]
                      prototype, an older build); benchmarks of the default variant only, so with
                      --no-tests; recorded with its sha256, --resume refuses if it changed
   --resume RUN_ID    continue an interrupted run with its original plan
+  --reanalyze RUN_ID build a finished run's summary and reports again from its recorded
+                     boots with the current statistics (measures nothing)
   --results DIR      results directory (default: results/ in the checkout, or $URINGLET_RESULTS)
   --dry-run          print the plan and the time estimate, run nothing
   --list             list runs in the results directory
@@ -56,6 +58,7 @@ const command: Command = {
           'no-tests': { type: 'boolean', default: false },
           'uringlet-kernel': { type: 'string' },
           resume: { type: 'string' },
+          reanalyze: { type: 'string' },
           results: { type: 'string' },
           'dry-run': { type: 'boolean', default: false },
           list: { type: 'boolean', default: false },
@@ -74,6 +77,7 @@ const command: Command = {
       for (const l of listRuns(values.results)) process.stdout.write(l + '\n');
       return 0;
     }
+    if (values.reanalyze !== undefined) return reanalyzeRun(values.reanalyze, values.results).exitCode;
     if (!profileNames().includes(values.profile)) throw new UserError(`unknown profile '${values.profile}'`, { details: [`available: ${profileNames().join(', ')}`] });
     const workloads = values.workloads?.split(',').map((s) => s.trim()).filter((s) => s !== '');
     const opts = {

@@ -669,6 +669,45 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
   return { summary, dir, exitCode: summary.exitCode };
 }
 
+/**
+ * `--reanalyze`: build summary.json and the reports of a finished run again
+ * from its recorded boots, with today's analysis (after a change to the
+ * statistics or the report). Measures nothing; the summary it replaces is
+ * kept once as summary.before-reanalysis.json.
+ */
+export function reanalyzeRun(id: string, resultsRoot?: string, opts: { print?: boolean } = {}): CompareOutcome {
+  const run = RunDir.complete(resultsRoot ?? paths.results(), id);
+  const plan = run.readJson<SavedPlan>('plan.json')!;
+  const host = run.readJson<HostInfo>('host.json');
+  const kernels = run.readJson<KernelMeta[]>('build.json');
+  const old = run.readJson<Summary>('summary.json');
+  if (host === undefined || kernels === undefined || old === undefined) throw new UserError(`run '${id}' lacks host.json, build.json or summary.json: it cannot be analyzed again`);
+  const matrix: Matrix = loadMatrix();
+  const profile = applyOverrides(loadProfile(plan.profile, matrix), plan.overrides);
+  const points = planPoints(matrix, profile, plan.workloads);
+  const boots = run.boots();
+  const summary = buildSummary({
+    runId: run.id,
+    profile,
+    matrix,
+    points,
+    boots,
+    host,
+    kernels,
+    startedAt: old.startedAt,
+    finishedAt: old.finishedAt,
+    command: plan.command,
+    complete: old.complete,
+  });
+  if (!existsSync(run.path('summary.before-reanalysis.json'))) run.writeJson('summary.before-reanalysis.json', old);
+  run.writeJson('summary.json', summary);
+  run.write('report.md', renderMarkdown(summary));
+  run.write('report.html', renderHtml(summary));
+  appendFileSync(run.path('commands.txt'), `# ${new Date().toISOString()} host: analyzed again (uringlet compare --reanalyze ${id})\n`);
+  if (opts.print !== false) process.stdout.write(renderTerminal(summary, run.path('report.md')));
+  return { summary, dir: run.dir, exitCode: summary.exitCode };
+}
+
 /** For `--list`: runs in the results directory. */
 export function listRuns(root = paths.results()): string[] {
   return RunDir.list(root).map((r) => {

@@ -4,7 +4,7 @@
 // and the RFC's published ratios beside ours.
 import type { MetricComparison } from './compare.ts';
 import type { Summary } from './results.ts';
-import { fmtNum, fmtPct, losses, rfcStanding, testMatrix, verdictText } from './report.ts';
+import { ciText, fmtNum, fmtPct, losses, rfcStanding, testMatrix, verdictText } from './report.ts';
 
 export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -259,12 +259,12 @@ export function renderHtml(s: Summary): string {
   b.push(`<div class="charts">${rfcChart(s)}</div>`);
   b.push(
     table(
-      ['iodepth', 'RFC ratio', 'our ratio', '95 % CI (by boot)', 'vs the RFC ratio', 'our stock IOPS', 'our uringlet IOPS'],
+      ['iodepth', 'RFC ratio', 'our ratio', '95 % CI', 'vs the RFC ratio', 'our stock IOPS', 'our uringlet IOPS'],
       s.rfc.rows.map((r) => [
         String(r.depth),
         r.rfcRatio.toFixed(2),
         r.ourRatio === undefined ? 'not measured' : r.ourRatio.toFixed(2),
-        r.ourRatioCi === undefined ? '—' : `${r.ourRatioCi[0].toFixed(2)}–${r.ourRatioCi[1].toFixed(2)}`,
+        ciText(r),
         rfcStanding(r),
         r.ourStockIops === undefined ? '—' : fmtNum(r.ourStockIops),
         r.ourUringletIops === undefined ? '—' : fmtNum(r.ourUringletIops),

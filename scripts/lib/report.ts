@@ -4,6 +4,10 @@
 import type { MetricComparison, Verdict } from './compare.ts';
 import type { RfcRow, Summary, TestSuiteResult } from './results.ts';
 
+export function ciText(r: RfcRow): string {
+  return r.ourRatioCi === undefined ? '—' : `${r.ourRatioCi[0].toFixed(2)}–${r.ourRatioCi[1].toFixed(2)} (${r.ourRatioCiBy ?? 'boots'})`;
+}
+
 /** Our ratio against the RFC's: decided only when the boot-level CI is on one side. */
 export function rfcStanding(r: RfcRow): string {
   if (r.ourRatio === undefined) return '—';
@@ -225,18 +229,18 @@ export function renderMarkdown(s: Summary): string {
   w();
   w(`${s.rfc.source}. Ratio = uringlet IOPS / stock IOPS on \`${s.rfc.workload}\`.`);
   w();
-  w('| iodepth | RFC stock | RFC uringlet | RFC ratio | our stock | our uringlet | our ratio | 95 % CI (by boot) | vs the RFC ratio |');
+  w('| iodepth | RFC stock | RFC uringlet | RFC ratio | our stock | our uringlet | our ratio | 95 % CI | vs the RFC ratio |');
   w('|---|---|---|---|---|---|---|---|---|');
   for (const r of s.rfc.rows) {
     w(
       `| ${r.depth} | ${fmtNum(r.rfcStockIops)} | ${fmtNum(r.rfcUringletIops)} | ${r.rfcRatio.toFixed(2)} | ${r.ourStockIops === undefined ? 'not measured' : fmtNum(r.ourStockIops)} | ` +
         `${r.ourUringletIops === undefined ? '—' : fmtNum(r.ourUringletIops)} | ${r.ourRatio === undefined ? '—' : r.ourRatio.toFixed(2)} | ` +
-        `${r.ourRatioCi === undefined ? '—' : `${r.ourRatioCi[0].toFixed(2)}–${r.ourRatioCi[1].toFixed(2)}`} | ${rfcStanding(r)} |`,
+        `${ciText(r)} | ${rfcStanding(r)} |`,
     );
   }
   w();
   w('The RFC measured 180 s runs on 4 vCPUs; absolute IOPS are not comparable across machines, ratios are.');
-  w('The CI resamples whole boots (runs within a boot are not independent); "above"/"below" only when the whole interval is on that side of the RFC ratio.');
+  w('The CI is a bootstrap that resamples whole boots, runs within a boot not being independent: by boot pairs (each stock boot with the uringlet boot after it, so that host drift over the run cancels), or by boots when they cannot be paired. "above"/"below" only when the whole interval is on that side of the RFC ratio.');
   w();
 
   // --- noise ------------------------------------------------------------------------------

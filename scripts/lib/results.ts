@@ -78,8 +78,9 @@ export interface RfcRow {
   rfcUringletIops: number;
   /** Our ratio of mean IOPS, uringlet / stock, if the depth was measured. */
   ourRatio?: number;
-  /** 95 % CI of ourRatio, bootstrap over boots (clusterRatioCi), with >= 2 boots per kernel. */
+  /** 95 % CI of ourRatio, bootstrap over boot pairs or boots (clusterRatioCi), with >= 2 of them. */
   ourRatioCi?: [number, number];
+  ourRatioCiBy?: 'boot pairs' | 'boots';
   /** Boots per kernel behind ourRatio. */
   ourBoots?: { stock: number; uringlet: number };
   ourStockIops?: number;
@@ -135,6 +136,17 @@ export class RunDir {
 
   static partialPath(root: string, id: string): string {
     return join(root, `${id}.partial`);
+  }
+
+  /** A finished run, to analyze again (its boots, plan and host facts stay as they are). */
+  static complete(root: string, id: string): RunDir {
+    if (!idPattern.test(id)) throw new UserError(`bad run id '${id}'`);
+    const dir = join(root, id);
+    if (!existsSync(join(dir, 'plan.json'))) {
+      const done = RunDir.list(root).filter((r) => r.complete && existsSync(join(root, r.id, 'plan.json'))).map((r) => r.id);
+      throw new UserError(`no finished run '${id}' in ${root}`, { details: [done.length ? `finished: ${done.slice(-5).join(', ')}${done.length > 5 ? ', ...' : ''}` : 'there is no finished run'] });
+    }
+    return new RunDir(root, id, dir);
   }
 
   /** A new run. Refuses an id that exists in any form. */
@@ -304,20 +316,27 @@ export function buildSummary(i: SummaryInput): Summary {
         row.ourStockIops = c.stock.mean;
         row.ourUringletIops = c.uringlet.mean;
         row.ourRatio = c.uringlet.mean / c.stock.mean;
-        const byBoot = (arm: Arm): number[][] => {
+        const byBoot = (arm: Arm): Map<number, number[]> => {
           const m = new Map<number, number[]>();
           for (const r of records) {
             const v = r.metrics['iops'];
             if (r.variant !== compared || r.arm !== arm || r.point !== c.point || r.error !== undefined || v === undefined) continue;
             m.set(r.boot, [...(m.get(r.boot) ?? []), v]);
           }
-          return [...m.values()];
+          return m;
         };
         const sb = byBoot('stock');
         const ub = byBoot('uringlet');
-        row.ourBoots = { stock: sb.length, uringlet: ub.length };
-        const ci = clusterRatioCi(sb, ub, { seed: hashSeed(c.point) });
-        if (ci !== undefined) row.ourRatioCi = ci;
+        row.ourBoots = { stock: sb.size, uringlet: ub.size };
+        // Boots are interleaved (stock #i, then uringlet #i): pair them, so host drift over the run cancels.
+        const pairs = [...sb.keys()].filter((k) => ub.has(k)).sort((x, y) => x - y);
+        const seed = hashSeed(c.point);
+        const pairedCi = pairs.length >= 2 ? clusterRatioCi(pairs.map((k) => sb.get(k)!), pairs.map((k) => ub.get(k)!), { seed, paired: true }) : undefined;
+        const ci = pairedCi ?? clusterRatioCi([...sb.values()], [...ub.values()], { seed });
+        if (ci !== undefined) {
+          row.ourRatioCi = ci;
+          row.ourRatioCiBy = pairedCi !== undefined ? 'boot pairs' : 'boots';
+        }
       }
       return row;
     });

@@ -350,30 +350,38 @@ export function hashSeed(s: string): number {
  * cache and its host neighbours, so they are not independent, and
  * resampling single runs would give too narrow an interval. Each group is a
  * list of clusters of values; the statistic pools the values of the drawn
- * clusters. Undefined with fewer than 2 clusters in either group.
+ * clusters. `paired`: a[i] and b[i] belong together (a stock boot and the
+ * uringlet boot right after it, in an interleaved run) and are drawn
+ * together, so that what drifts over the run (the host) cancels out.
+ * Undefined with fewer than 2 clusters in either group, or unequal counts
+ * when paired.
  */
 export function clusterRatioCi(
   a: readonly (readonly number[])[],
   b: readonly (readonly number[])[],
-  opts: { resamples?: number; seed?: number; confidence?: number } = {},
+  opts: { resamples?: number; seed?: number; confidence?: number; paired?: boolean } = {},
 ): [number, number] | undefined {
-  const ca = a.filter((c) => c.length > 0);
-  const cb = b.filter((c) => c.length > 0);
+  const paired = opts.paired === true;
+  if (paired && (a.length !== b.length || a.some((c, i) => c.length === 0 || b[i]!.length === 0))) return undefined;
+  const ca = paired ? a : a.filter((c) => c.length > 0);
+  const cb = paired ? b : b.filter((c) => c.length > 0);
   if (ca.length < 2 || cb.length < 2) return undefined;
   const r = rng(opts.seed ?? 1);
-  const draw = (cs: readonly (readonly number[])[]): number => {
+  const pool = (cs: readonly (readonly number[])[], idx: readonly number[]): number => {
     let s = 0;
     let n = 0;
-    for (let i = 0; i < cs.length; i++) {
-      const c = cs[Math.floor(r() * cs.length)]!;
-      for (const x of c) s += x;
-      n += c.length;
+    for (const i of idx) {
+      for (const x of cs[i]!) s += x;
+      n += cs[i]!.length;
     }
     return s / n;
   };
+  const draw = (n: number): number[] => Array.from({ length: n }, () => Math.floor(r() * n));
   const out: number[] = [];
   for (let i = 0; i < (opts.resamples ?? 4000); i++) {
-    const x = draw(cb) / draw(ca);
+    const ia = draw(ca.length);
+    const ib = paired ? ia : draw(cb.length);
+    const x = pool(cb, ib) / pool(ca, ia);
     if (Number.isFinite(x)) out.push(x);
   }
   if (out.length === 0) return undefined;

@@ -51,3 +51,33 @@ test('a second finished run leaves the first untouched and moves latest', (t) =>
   t.true(existsSync(join(root, 'run-1', 'report.md')));
   t.is(readlinkSync(join(root, 'latest')), 'run-2');
 });
+
+test('--reanalyze rebuilds a finished run from its boots, keeps the summary it replaces once, and refuses what is not a finished run', async (t) => {
+  const { reanalyzeRun } = await import('../../scripts/lib/compare-run.ts');
+  const { fixtureBoots, fixtureSummary } = await import('./report-fixture.ts');
+  const root = mkdtempSync(join(tmpdir(), 'results-'));
+  const r = RunDir.create(root, 'run-r');
+  for (const b of fixtureBoots()) r.saveBoot(b);
+  const s = fixtureSummary();
+  r.writeJson('plan.json', { profile: 'quick', workloads: ['rfc-xfs-randwrite', 'nullblk-dio-randread', 'submit-latency'], overrides: { boots: 3, runs: 2 }, command: s.command, startedAt: s.startedAt });
+  r.writeJson('host.json', s.host);
+  r.writeJson('build.json', s.kernels);
+  // an older analysis: no CI in the RFC table
+  const old = { ...s, rfc: { ...s.rfc, rows: s.rfc.rows.map(({ ourRatioCi: _ci, ourRatioCiBy: _by, ...row }) => row) } };
+  r.writeJson('summary.json', old);
+  r.finish();
+  t.throws(() => RunDir.resume(root, 'run-r'), { message: /already complete/ });
+  const out = reanalyzeRun('run-r', root, { print: false });
+  t.is(out.exitCode, s.exitCode);
+  const now = RunDir.complete(root, 'run-r');
+  t.deepEqual(now.readJson<typeof s>('summary.json')!.rfc.rows[0]!.ourRatioCi, s.rfc.rows[0]!.ourRatioCi);
+  t.is(now.readJson<typeof s>('summary.json')!.rfc.rows[0]!.ourRatioCiBy, 'boot pairs');
+  t.is(now.readJson<typeof s>('summary.before-reanalysis.json')!.rfc.rows[0]!.ourRatioCi, undefined);
+  t.true(existsSync(join(root, 'run-r', 'report.md')) && existsSync(join(root, 'run-r', 'report.html')));
+  // a second pass keeps the first saved summary, not the reanalyzed one
+  reanalyzeRun('run-r', root, { print: false });
+  t.is(now.readJson<typeof s>('summary.before-reanalysis.json')!.rfc.rows[0]!.ourRatioCi, undefined);
+  t.throws(() => reanalyzeRun('nope', root), { instanceOf: UserError, message: /no finished run 'nope'/ });
+  RunDir.create(root, 'run-partial');
+  t.throws(() => reanalyzeRun('run-partial', root), { instanceOf: UserError, message: /no finished run 'run-partial'/ });
+});

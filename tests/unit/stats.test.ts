@@ -121,3 +121,16 @@ test('cluster bootstrap CI of a ratio: seeded, contains the ratio, wider when bo
   // the arms draw their boots independently, so disagreeing boots widen the interval
   t.true(b[1] - b[0] > w[1] - w[0], `between-boot spread ${b} wider than within-boot ${w}`);
 });
+
+test('paired cluster bootstrap: drift shared by the pairs cancels, the unpaired interval keeps it', (t) => {
+  // the host slows down over the run: both kernels' boots follow it, uringlet at 0.9 of stock
+  const drift = [100, 90, 80, 70, 60, 50];
+  const stock = drift.map((d) => [d, d * 1.01, d * 0.99]);
+  const uringlet = drift.map((d) => [d * 0.9, d * 0.91, d * 0.89]);
+  const paired = clusterRatioCi(stock, uringlet, { seed: 3, paired: true })!;
+  const unpaired = clusterRatioCi(stock, uringlet, { seed: 3 })!;
+  t.true(paired[0] > 0.88 && paired[1] < 0.92, `paired ${paired}`);
+  t.true(unpaired[0] < 0.8 && unpaired[1] > 1.0, `unpaired ${unpaired}`);
+  t.is(clusterRatioCi([[1], [2]], [[1], [2], [3]], { paired: true }), undefined, 'pairs need equal counts');
+  t.is(clusterRatioCi([[1], []], [[1], [2]], { paired: true }), undefined, 'and no empty member');
+});
