@@ -32,7 +32,7 @@ const help = `usage: uringlet compare [options]
   --list             list runs in the results directory
 
 exit codes: 0 nothing wrong; 1 test failure or significant regression;
-            2 user or infrastructure error; 3 kernel crash or hang`;
+            2 user or infrastructure error; 3 kernel failure (crash, hang, lost SSH, console report, kmemleak leak)`;
 
 function int(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;

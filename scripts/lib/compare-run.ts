@@ -629,10 +629,12 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
         rmSync(dataDisk, { force: true });
         throw e;
       }
-      crashed = true;
+      // A leak (kmemleak, found after the boot's work) is a kernel bug but leaves the kernel
+      // healthy and the boot's numbers whole: report it and go on with the other boots.
+      crashed = e.type !== 'memory-leak';
       boot.status = 'crashed';
       boot.failure = { arm: slot.arm, variant: slot.variant.name, boot: slot.boot, type: e.type, title: e.title, details: e.details, log: consoleRel };
-      log.warn(`kernel failure on ${slot.arm} boot ${slot.boot + 1}: ${e.message}; stopping the benchmark loop and writing the report`);
+      log.warn(`kernel failure on ${slot.arm} boot ${slot.boot + 1}: ${e.message}; ${crashed ? 'stopping the benchmark loop and writing the report' : 'going on with the next boot'}`);
     }
     boot.durationSec = Math.round((Date.now() - started) / 1000);
     run.saveBoot(boot);
