@@ -662,13 +662,17 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
     // a crash ends the run early on purpose: the run is complete, its verdict is the crash
     complete: allDone || boots.some((b) => b.status === 'crashed'),
   });
-  run.writeJson('summary.json', summary);
-  run.write('report.md', renderMarkdown(summary));
-  run.write('report.html', renderHtml(summary));
+  writeReports(run, summary);
   const dir = run.finish();
   rmSync(dataDisk, { force: true });
   process.stdout.write(renderTerminal(summary, join(dir, 'report.md')));
   return { summary, dir, exitCode: summary.exitCode };
+}
+
+function writeReports(run: RunDir, summary: Summary): void {
+  run.writeJson('summary.json', summary);
+  run.write('report.md', renderMarkdown(summary));
+  run.write('report.html', renderHtml(summary));
 }
 
 /**
@@ -680,10 +684,8 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
 export function reanalyzeRun(id: string, resultsRoot?: string, opts: { print?: boolean } = {}): CompareOutcome {
   const run = RunDir.complete(resultsRoot ?? paths.results(), id);
   const plan = run.readJson<SavedPlan>('plan.json')!;
-  const host = run.readJson<HostInfo>('host.json');
-  const kernels = run.readJson<KernelMeta[]>('build.json');
   const old = run.readJson<Summary>('summary.json');
-  if (host === undefined || kernels === undefined || old === undefined) throw new UserError(`run '${id}' lacks host.json, build.json or summary.json: it cannot be analyzed again`);
+  if (old === undefined) throw new UserError(`run '${id}' has no summary.json: it cannot be analyzed again`);
   const matrix: Matrix = loadMatrix();
   const profile = applyOverrides(loadProfile(plan.profile, matrix), plan.overrides);
   const points = planPoints(matrix, profile, plan.workloads);
@@ -694,17 +696,16 @@ export function reanalyzeRun(id: string, resultsRoot?: string, opts: { print?: b
     matrix,
     points,
     boots,
-    host,
-    kernels,
+    // as the run left them: host.json and build.json lack what the boots told (fio, releases)
+    host: old.host,
+    kernels: old.kernels,
     startedAt: old.startedAt,
     finishedAt: old.finishedAt,
     command: plan.command,
     complete: old.complete,
   });
   if (!existsSync(run.path('summary.before-reanalysis.json'))) run.writeJson('summary.before-reanalysis.json', old);
-  run.writeJson('summary.json', summary);
-  run.write('report.md', renderMarkdown(summary));
-  run.write('report.html', renderHtml(summary));
+  writeReports(run, summary);
   appendFileSync(run.path('commands.txt'), `# ${new Date().toISOString()} host: analyzed again (uringlet compare --reanalyze ${id})\n`);
   if (opts.print !== false) process.stdout.write(renderTerminal(summary, run.path('report.md')));
   return { summary, dir: run.dir, exitCode: summary.exitCode };

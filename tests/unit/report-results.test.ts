@@ -60,8 +60,6 @@ test('--reanalyze rebuilds a finished run from its boots, keeps the summary it r
   for (const b of fixtureBoots()) r.saveBoot(b);
   const s = fixtureSummary();
   r.writeJson('plan.json', { profile: 'quick', workloads: ['rfc-xfs-randwrite', 'nullblk-dio-randread', 'submit-latency'], overrides: { boots: 3, runs: 2 }, command: s.command, startedAt: s.startedAt });
-  r.writeJson('host.json', s.host);
-  r.writeJson('build.json', s.kernels);
   // an older analysis: no CI in the RFC table
   const old = { ...s, rfc: { ...s.rfc, rows: s.rfc.rows.map(({ ourRatioCi: _ci, ourRatioCiBy: _by, ...row }) => row) } };
   r.writeJson('summary.json', old);
@@ -69,6 +67,8 @@ test('--reanalyze rebuilds a finished run from its boots, keeps the summary it r
   t.throws(() => RunDir.resume(root, 'run-r'), { message: /already complete/ });
   const out = reanalyzeRun('run-r', root, { print: false });
   t.is(out.exitCode, s.exitCode);
+  t.deepEqual(out.summary.kernels, s.kernels, 'kernel releases as the run recorded them');
+  t.is(out.summary.host.guestFio, s.host.guestFio);
   const now = RunDir.complete(root, 'run-r');
   t.deepEqual(now.readJson<typeof s>('summary.json')!.rfc.rows[0]!.ourRatioCi, s.rfc.rows[0]!.ourRatioCi);
   t.is(now.readJson<typeof s>('summary.json')!.rfc.rows[0]!.ourRatioCiBy, 'boot pairs');
