@@ -205,7 +205,6 @@ export function loadProfile(name: string, matrix: Matrix, dir = workloadsDir()):
   return p;
 }
 
-/** Expand a profile into measurement points, in matrix order. */
 /**
  * A --workloads entry: a workload id (its points in the profile), or one point
  * `id@axis=value` (any value on the matrix's axis), so that a maintainer can
@@ -246,6 +245,7 @@ function parseSelectors(matrix: Matrix, only: string[]): Selector[] {
   return out;
 }
 
+/** Expand a profile (or the --workloads selection) into measurement points, in matrix order. */
 export function planPoints(matrix: Matrix, profile: Profile, only?: string[]): Point[] {
   const selectors = only === undefined ? undefined : parseSelectors(matrix, only);
   const out: Point[] = [];
