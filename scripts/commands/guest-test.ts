@@ -37,7 +37,7 @@ const command: Command = {
     const headers = (await buildKernel({ kernel: 'uringlet', variant: 'default' })).headersDir;
     const build = await buildKernel({ kernel, variant });
     const bin = await buildGuestTests(headers);
-    return withVm({ kernel: build.bzImage, ...(variant === 'debug' ? { bootTimeoutMs: 300000 } : {}) }, async (vm) => {
+    return withVm({ kernel: build.bzImage, ...(variant === 'debug' ? { bootTimeoutMs: 300000, debugKernel: true } : {}) }, async (vm) => {
       const runs = await runGuestTests(vm, bin, { ...(values.test ? { only: values.test } : {}), timeoutMs: variant === 'debug' ? 900000 : 180000 });
       const { text, failed } = formatTapRuns(runs, { style: 'raw' });
       process.stdout.write(text);
