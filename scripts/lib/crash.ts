@@ -354,7 +354,10 @@ export function kmemleakCulprit(o: KmemleakObject): string {
 /** A stable title for a kmemleak report: the culprits, most leaked first. */
 export function kmemleakTitle(objs: readonly KmemleakObject[]): string {
   const by = new Map<string, number>();
-  for (const o of objs) by.set(kmemleakCulprit(o), (by.get(kmemleakCulprit(o)) ?? 0) + 1);
+  for (const o of objs) {
+    const f = kmemleakCulprit(o);
+    by.set(f, (by.get(f) ?? 0) + 1);
+  }
   const culprits = [...by.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([f]) => f);
   return `memory leak in ${culprits.slice(0, 3).join(', ')}${culprits.length > 3 ? ` (+${culprits.length - 3} more)` : ''}`;
 }

@@ -321,7 +321,9 @@ export function buildSummary(i: SummaryInput): Summary {
           for (const r of records) {
             const v = r.metrics['iops'];
             if (r.variant !== compared || r.arm !== arm || r.point !== c.point || r.error !== undefined || v === undefined) continue;
-            m.set(r.boot, [...(m.get(r.boot) ?? []), v]);
+            const runs = m.get(r.boot);
+            if (runs === undefined) m.set(r.boot, [v]);
+            else runs.push(v);
           }
           return m;
         };

@@ -344,6 +344,12 @@ export function hashSeed(s: string): number {
   return h >>> 0;
 }
 
+/** The central `confidence` interval of bootstrap statistics sorted ascending (percentile method). */
+export function percentileInterval(sorted: readonly number[], confidence: number): [number, number] {
+  const q = (f: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.floor(f * sorted.length)))]!;
+  return [q((1 - confidence) / 2), q(1 - (1 - confidence) / 2)];
+}
+
 /**
  * Percentile bootstrap CI of mean(b) / mean(a) that resamples whole clusters
  * (boots): runs within one boot share its page cache, its TCG translation
@@ -386,7 +392,5 @@ export function clusterRatioCi(
   }
   if (out.length === 0) return undefined;
   out.sort((x, y) => x - y);
-  const conf = opts.confidence ?? 0.95;
-  const q = (f: number) => out[Math.min(out.length - 1, Math.max(0, Math.floor(f * out.length)))]!;
-  return [q((1 - conf) / 2), q(1 - (1 - conf) / 2)];
+  return percentileInterval(out, opts.confidence ?? 0.95);
 }

@@ -27,7 +27,7 @@ import { UserError } from './errors.ts';
 import type { MetricComparison, MetricIdentity, Verdict } from './compare.ts';
 import type { Summary, TestSuiteResult } from './results.ts';
 import { summarySchema } from './results.ts';
-import { adjustP, hashSeed, mean, pctChange, rng, stddev, tCdf, tQuantile } from './stats.ts';
+import { adjustP, hashSeed, mean, pctChange, percentileInterval, rng, stddev, tCdf, tQuantile } from './stats.ts';
 import { fmtNum, fmtPct } from './report.ts';
 
 export const trendSchema = 1;
@@ -251,12 +251,10 @@ export function bootstrapRatioChange(
   }
   if (d.length === 0) return { changePct, p: Number.NaN, ciPct: [Number.NaN, Number.NaN], prevRatio, curRatio };
   d.sort((a, b) => a - b);
-  const conf = opts.confidence ?? 0.95;
-  const q = (f: number) => d[Math.min(d.length - 1, Math.max(0, Math.floor(f * d.length)))]!;
   const below = d.filter((x) => x <= 0).length;
   const above = d.filter((x) => x >= 0).length;
   const p = Math.min(1, (2 * (Math.min(below, above) + 1)) / (d.length + 1));
-  return { changePct, p, ciPct: [q((1 - conf) / 2), q(1 - (1 - conf) / 2)], prevRatio, curRatio };
+  return { changePct, p, ciPct: percentileInterval(d, opts.confidence ?? 0.95), prevRatio, curRatio };
 }
 
 // ---- the trend ------------------------------------------------------------------------
