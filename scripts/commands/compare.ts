@@ -20,6 +20,9 @@ const help = `usage: uringlet compare [options]
   --runtime S        fio runtime in seconds (overrides the profile)
   --ramp S           fio ramp time in seconds (overrides the profile)
   --no-tests         skip the functional suites
+  --perf             after each fio point's measured runs, one more under perf record in the guest
+                     (cpu-clock, all CPUs); perf.md: guest CPU time per I/O by thread and symbol,
+                     stock beside uringlet
   --uringlet-kernel BZIMAGE
                      boot this bzImage as the uringlet kernel instead of building patches/ (a
                      prototype, an older build); benchmarks of the default variant only, so with
@@ -56,6 +59,7 @@ const command: Command = {
           runtime: { type: 'string' },
           ramp: { type: 'string' },
           'no-tests': { type: 'boolean', default: false },
+          perf: { type: 'boolean', default: false },
           'uringlet-kernel': { type: 'string' },
           resume: { type: 'string' },
           reanalyze: { type: 'string' },
@@ -88,6 +92,7 @@ const command: Command = {
       ...(values.runtime !== undefined ? { runtimeSec: int(values.runtime, 'runtime')! } : {}),
       ...(values.ramp !== undefined ? { rampSec: int(values.ramp, 'ramp')! } : {}),
       ...(values['no-tests'] ? { tests: false } : {}),
+      ...(values.perf ? { perf: true } : {}),
       ...(values.resume !== undefined ? { resume: values.resume } : {}),
       ...(values.results !== undefined ? { resultsRoot: values.results } : {}),
       ...(values['uringlet-kernel'] !== undefined ? { uringletKernel: values['uringlet-kernel'] } : {}),

@@ -31,6 +31,7 @@ import {
   type Variant,
 } from './workloads.ts';
 import { cacheRoot, paths } from './paths.ts';
+import { loadPerfRuns, parsePerfReport, perfRecordCommand, perfReportCommand, renderPerfMarkdown, type PerfRun } from './perf.ts';
 
 // ---- what the runner needs from the VM layer ------------------------------------------
 
@@ -102,6 +103,8 @@ export interface CompareOptions {
   resultsRoot?: string;
   /** A bzImage for the uringlet arm instead of building the managed tree (benchmarks only). */
   uringletKernel?: string;
+  /** One extra run per fio point and boot under perf record (perf.md); not measured. */
+  perf?: boolean;
   command: string;
 }
 
@@ -109,7 +112,7 @@ export interface CompareOptions {
 interface SavedPlan {
   profile: string;
   workloads?: string[];
-  overrides: { boots?: number; runs?: number; runtimeSec?: number; rampSec?: number; tests?: boolean };
+  overrides: { boots?: number; runs?: number; runtimeSec?: number; rampSec?: number; tests?: boolean; perf?: boolean };
   /** --uringlet-kernel: the file and its hash, so that --resume boots the same kernel. */
   uringletKernel?: { path: string; sha256: string };
   command: string;
@@ -241,6 +244,8 @@ interface BootContext {
   programs: Record<string, string>;
   guest: Guest;
   progress: Progress;
+  /** Profile each fio point once more under perf record. */
+  perf: boolean;
   /** Every guest command, for commands.txt. */
   record(cmd: string): void;
 }
@@ -279,6 +284,11 @@ async function prepareGuest(ctx: BootContext): Promise<{ facts: Record<string, s
   facts['fio'] = fio ?? '';
   facts['nproc'] = nproc ?? '';
   if (!/^fio-/.test(facts['fio'])) throw new InfraError('fio is missing in the guest image', { details: ['the image must contain the Debian package fio', out] });
+  if (ctx.perf) {
+    const perf = await sh(ctx, 'perf --version');
+    if (perf.exitCode !== 0) throw new InfraError('perf is missing in the guest image', { details: ['the image must contain the Debian package linux-perf (vm/image/recipe.json)', perf.stderr.trim()] });
+    facts['perf'] = perf.stdout.trim();
+  }
 
   if (slot.kernel === 'uringlet') {
     if (k !== 'knob=yes') {
@@ -456,9 +466,40 @@ async function runBenchmarks(ctx: BootContext, dataDev: string): Promise<RunReco
         records.push(rec);
         ctx.progress.advance(runSeconds(p, profile));
       }
+      if (ctx.perf && p.workload.kind === 'fio') {
+        log.info(ctx.progress.line(`[${slot.variant.name}/${slot.arm} boot ${slot.boot + 1}] ${p.key} under perf record (not measured)`));
+        // no ramp: fio counts no I/O during it, perf would still sample it
+        await runFioPerf(ctx, p, wenv, runtime);
+      }
     }
   }
   return records;
+}
+
+/**
+ * One more run of a fio point under perf record, after the measured ones;
+ * writes raw/<boot>/<point>.perf.{txt,json}. A failure here is reported and
+ * costs only the profile.
+ */
+async function runFioPerf(ctx: BootContext, p: Point, env: Record<string, string>, runtimeSec: number): Promise<void> {
+  const { slot } = ctx;
+  const data = '/tmp/uringlet-perf.data';
+  const fio = fioCommand(p, env, runtimeSec, 0, ['--output-format=json']);
+  const cmd = `${p.workload.dropCaches ? dropCaches : ''}${perfRecordCommand(fio, data)}; rc=$?; ${perfReportCommand(data)} > ${data}.txt; rm -f ${data}; exit $rc`;
+  const r = await sh(ctx, cmd, runtimeSec + 300);
+  const rel = join('raw', `${slot.variant.name}-${slot.arm}-${slot.boot}`, `${fileKey(p, 0).replace(/-r0$/, '')}.perf`);
+  const report = await sh(ctx, `cat ${data}.txt; rm -f ${data}.txt`, 120);
+  ctx.run.write(`${rel}.txt`, report.stdout);
+  ctx.run.write(`${rel}-fio.out`, r.stdout + (r.stderr ? `\n--- stderr ---\n${r.stderr}` : ''));
+  try {
+    if (r.exitCode !== 0) throw new Error(`fio under perf exited ${r.exitCode}: ${`${r.stderr}`.trim().split('\n').slice(-3).join(' | ')}`);
+    const s = sampleOf(parseFioOutput(r.stdout));
+    const run: PerfRun = { point: p.key, arm: slot.arm, variant: slot.variant.name, boot: slot.boot, ios: s.ios, runtimeSec, profile: parsePerfReport(report.stdout) };
+    ctx.run.writeJson(`${rel}.json`, run);
+  } catch (e) {
+    if (!(e instanceof Error) || e instanceof KernelFailure) throw e;
+    log.warn(`perf profile of ${p.key} on ${slot.arm}: ${e.message} (see ${rel}.txt)`);
+  }
 }
 
 async function runSuites(ctx: BootContext, platform: Platform): Promise<TestSuiteResult[]> {
@@ -519,6 +560,7 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
       ...(opts.runtimeSec !== undefined ? { runtimeSec: opts.runtimeSec } : {}),
       ...(opts.rampSec !== undefined ? { rampSec: opts.rampSec } : {}),
       ...(opts.tests === false ? { tests: false } : {}),
+      ...(opts.perf === true ? { perf: true } : {}),
     };
     const profile0 = applyOverrides(loadProfile(opts.profile, matrix0), overrides); // validate before creating anything
     let uringletKernel: SavedPlan['uringletKernel'];
@@ -614,6 +656,7 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
           programs,
           guest,
           progress,
+          perf: plan.overrides.perf === true && slot.variant.benchmarks === 'compare',
           record: (cmd) => appendFileSync(run.path('commands.txt'), `[${slot.variant.name}/${slot.arm}#${slot.boot}] ${cmd}\n`),
         };
         const { facts, dataDev } = await prepareGuest(ctx);
@@ -666,6 +709,7 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
   const dir = run.finish();
   rmSync(dataDisk, { force: true });
   process.stdout.write(renderTerminal(summary, join(dir, 'report.md')));
+  if (existsSync(join(dir, 'perf.md'))) process.stdout.write(`  guest CPU profiles: ${join(dir, 'perf.md')}\n`);
   return { summary, dir, exitCode: summary.exitCode };
 }
 
@@ -673,6 +717,8 @@ function writeReports(run: RunDir, summary: Summary): void {
   run.writeJson('summary.json', summary);
   run.write('report.md', renderMarkdown(summary));
   run.write('report.html', renderHtml(summary));
+  const profiles = loadPerfRuns(run.dir);
+  if (profiles.length > 0) run.write('perf.md', renderPerfMarkdown(profiles, { runId: run.id }));
 }
 
 /**

@@ -16,6 +16,7 @@ import { buildKernel } from '../../scripts/lib/kbuild.ts';
 import { realPlatform } from '../../scripts/lib/compare-platform.ts';
 import { cacheRoot, paths } from '../../scripts/lib/paths.ts';
 import type { Summary } from '../../scripts/lib/results.ts';
+import { loadPerfRuns } from '../../scripts/lib/perf.ts';
 
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
@@ -36,6 +37,7 @@ test.serial('compare: a small real stock-vs-uringlet run produces a complete, ho
     runtimeSec: 2,
     rampSec: 0,
     tests: false,
+    perf: true,
     resultsRoot: root,
     command: 'integration test: compare-small',
   };
@@ -105,6 +107,22 @@ test.serial('compare: a small real stock-vs-uringlet run produces a complete, ho
   const raws = readdirSync(join(outcome.dir, 'raw', 'default-uringlet-0'));
   t.is(raws.filter((f) => f.endsWith('.fio.json')).length, 9);
   t.regex(readFileSync(join(outcome.dir, 'commands.txt'), 'utf8'), /io_uring_uringlet_force/);
+  // --perf: one profiled run per fio point and boot, beside the measured ones, not counted in them.
+  const perfRuns = loadPerfRuns(outcome.dir);
+  t.is(perfRuns.length, 6, perfRuns.map((r) => `${r.arm} ${r.point}`).join(', '));
+  for (const r of perfRuns) {
+    t.true(r.ios > 100 && r.profile.samples > 100 && r.profile.event === 'cpu-clock', `${r.arm} ${r.point}: ${r.ios} I/Os, ${r.profile.samples} samples`);
+  }
+  // Who runs the writes: fio itself on stock, io-wq workers on uringlet (the loop issues them).
+  const writeShare = (arm: string, comm: string): number =>
+    perfRuns
+      .filter((r) => r.arm === arm)
+      .flatMap((r) => r.profile.entries)
+      .filter((e) => e.comm === comm && /^(iomap_|xfs_file_buffered_write|xfs_buffered_write)/.test(e.symbol))
+      .reduce((x, e) => x + e.pct, 0);
+  t.true(writeShare('stock', 'fio') > 5 * writeShare('stock', 'iou-wrk-N'), `stock: fio ${writeShare('stock', 'fio')} %, workers ${writeShare('stock', 'iou-wrk-N')} %`);
+  t.true(writeShare('uringlet', 'iou-wrk-N') > 5 * writeShare('uringlet', 'fio'), `uringlet: workers ${writeShare('uringlet', 'iou-wrk-N')} %, fio ${writeShare('uringlet', 'fio')} %`);
+  t.regex(readFileSync(join(outcome.dir, 'perf.md'), 'utf8'), /## rfc-xfs-randwrite@iodepth=32 \(default\)[\s\S]*\| \*\*guest CPU per I\/O\*\* \| \*\*\d/);
   // The given image is what booted, recorded with its hash.
   const uringletMeta = s.kernels.find((k) => k.arm === 'uringlet')!;
   t.is(uringletMeta.bzImage, given);
