@@ -709,16 +709,19 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
   const dir = run.finish();
   rmSync(dataDisk, { force: true });
   process.stdout.write(renderTerminal(summary, join(dir, 'report.md')));
-  if (existsSync(join(dir, 'perf.md'))) process.stdout.write(`  guest CPU profiles: ${join(dir, 'perf.md')}\n`);
+  if (summary.perfReport !== undefined) process.stdout.write(`  guest CPU profiles: ${join(dir, summary.perfReport)}\n`);
   return { summary, dir, exitCode: summary.exitCode };
 }
 
 function writeReports(run: RunDir, summary: Summary): void {
+  const profiles = loadPerfRuns(run.dir);
+  if (profiles.length > 0) {
+    run.write('perf.md', renderPerfMarkdown(profiles, { runId: run.id }));
+    summary.perfReport = 'perf.md';
+  }
   run.writeJson('summary.json', summary);
   run.write('report.md', renderMarkdown(summary));
   run.write('report.html', renderHtml(summary));
-  const profiles = loadPerfRuns(run.dir);
-  if (profiles.length > 0) run.write('perf.md', renderPerfMarkdown(profiles, { runId: run.id }));
 }
 
 /**

@@ -168,6 +168,10 @@ export function renderMarkdown(s: Summary): string {
       `A change is marked (**bold**, ▲/▼) only if Mann-Whitney p, adjusted (${a.settings.correction === 'bh' ? 'Benjamini-Hochberg' : a.settings.correction}) over the primary metrics (★) and separately over the others, is < ${a.settings.alpha}, ` +
       `|%change| ≥ ${a.settings.practicalThresholdPct}% and |%change| > the A/A noise floor (stock vs stock, ${a.settings.aa === 'split' ? 'odd vs even stock boots' : 'a separately booted stock arm'}).`,
   );
+  if (s.perfReport !== undefined) {
+    w();
+    w(`Where the guest's CPU time goes, per I/O, by thread and symbol on both kernels (one extra run per point and boot under perf record, not in these numbers): [${s.perfReport}](${s.perfReport}).`);
+  }
   if (a.minAttainableP !== undefined && a.minAttainableP >= a.settings.alpha / 5) {
     w();
     w(

@@ -117,6 +117,8 @@ export interface Summary {
   exitCode: number;
   /** Why the exit code is what it is, one line per reason. */
   exitReasons: string[];
+  /** perf.md beside the report (compare --perf), relative to the run directory. */
+  perfReport?: string;
 }
 
 export function newRunId(profile: string, now = new Date()): string {
