@@ -112,7 +112,7 @@ const command: Command = {
       process.stdout.write(`profile ${p.name}: ${points.length} points, ${p.runsPerBoot} runs/boot, ${p.bootsPerKernel} boots/kernel, A/A ${p.aa}\n`);
       for (const pt of points) process.stdout.write(`  ${pt.key}\n`);
       process.stdout.write(`boot order: ${bootSlots(p).map((s) => `${s.variant.name}/${s.arm}#${s.boot}`).join(' ')}\n`);
-      process.stdout.write(`estimated: ${fmtDuration(estimateSeconds(p, points))} (budget ${p.budgetMinutes} min, kernels and image cached)\n`);
+      process.stdout.write(`estimated: ${fmtDuration(estimateSeconds(p, points, { perf: opts.perf === true }))} (budget ${p.budgetMinutes} min, kernels and image cached)\n`);
       return 0;
     }
     // liburing's whole suite takes long under TCG: the nightly profile runs all of it, others the quick subset.

@@ -175,13 +175,17 @@ function applyOverrides(p: Profile, o: SavedPlan['overrides']): Profile {
 const bootOverheadSec = 15;
 const suiteBudgetSec = 120;
 
-export function estimateSeconds(profile: Profile, points: Point[]): number {
+/** Seconds a --perf run adds per fio point and boot beyond its runtime: perf report under TCG. */
+const perfReportSec = 8;
+
+export function estimateSeconds(profile: Profile, points: Point[], opts: { perf?: boolean } = {}): number {
   let s = 0;
   for (const slot of bootSlots(profile)) {
     s += bootOverheadSec;
     const runs = slot.variant.benchmarks === 'compare' ? profile.runsPerBoot : slot.variant.benchmarks === 'smoke' ? 1 : 0;
     const pts = slot.variant.benchmarks === 'smoke' ? firstPoints(points) : points;
     s += pts.reduce((x, p) => x + runSeconds(p, profile), 0) * runs;
+    if (opts.perf === true && slot.variant.benchmarks === 'compare') s += pts.filter((p) => p.workload.kind === 'fio').length * (profile.runtimeSec + perfReportSec);
     if (slot.variant.tests && slot.boot === 0 && slot.arm !== 'stock-aa') s += suiteBudgetSec;
   }
   return s;
@@ -470,6 +474,7 @@ async function runBenchmarks(ctx: BootContext, dataDev: string): Promise<RunReco
         log.info(ctx.progress.line(`[${slot.variant.name}/${slot.arm} boot ${slot.boot + 1}] ${p.key} under perf record (not measured)`));
         // no ramp: fio counts no I/O during it, perf would still sample it
         await runFioPerf(ctx, p, wenv, runtime);
+        ctx.progress.advance(runtime + perfReportSec);
       }
     }
   }
@@ -615,7 +620,7 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
   const dataDisk = join(cacheRoot(), 'compare', `${run.id}-data.raw`);
   await platform.makeDataDisk(dataDisk, profile.vm.dataDiskMiB);
 
-  const total = estimateSeconds(profile, points);
+  const total = estimateSeconds(profile, points, { perf: plan.overrides.perf === true });
   log.info(`plan: ${points.length} points x ${profile.runsPerBoot} runs x ${profile.bootsPerKernel} boots per kernel (${slots.length} boots), estimated ${fmtDuration(total)}`);
   const progress = new Progress(total);
   let crashed = false;

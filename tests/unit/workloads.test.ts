@@ -83,6 +83,11 @@ test('every profile fits its time budget by the runner\'s own estimate (TCG over
     const est = estimateSeconds(p, planPoints(m, p));
     t.true(est <= p.budgetMinutes * 60, `${name}: estimated ${(est / 60).toFixed(1)} min > budget ${p.budgetMinutes}`);
   }
+  // --perf: one more run of each fio point per boot of the compared variants, plus perf report
+  const r = loadProfile('rfc-sweep', m);
+  const pts = planPoints(m, r);
+  const boots = bootSlots(r).filter((s) => s.variant.benchmarks === 'compare').length;
+  t.is(estimateSeconds(r, pts, { perf: true }) - estimateSeconds(r, pts), boots * pts.length * (r.runtimeSec + 8));
 });
 
 test('boot order interleaves the kernels; nightly adds one debug boot per kernel', (t) => {
