@@ -172,7 +172,7 @@ export function renderPerfMarkdown(runs: PerfRun[], opts: { runId: string; top?:
   w();
   w(
     `One extra run per point and boot under \`perf record -e cpu-clock -a -F ${perfFrequency}\` (after the measured runs; its numbers are not in the comparison). ` +
-      'Each cell is guest CPU time per I/O in µs (share of the samples x sampled time / I/Os of that run), averaged over the boots; idle is left out of the totals. ' +
+      'Each cell is guest CPU time per I/O in µs (share of the samples x sampled time / I/Os of that run), averaged over the boots; idle (the idle task, with the interrupts it took) is left out of the totals. ' +
       'Under TCG a symbol costs what its emulated instructions cost: atomics, IPIs and TLB flushes weigh more than on hardware.',
   );
   w();
