@@ -715,7 +715,6 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
   const dir = run.finish();
   rmSync(dataDisk, { force: true });
   process.stdout.write(renderTerminal(summary, join(dir, 'report.md')));
-  if (summary.perfReport !== undefined) process.stdout.write(`  guest CPU profiles: ${join(dir, summary.perfReport)}\n`);
   return { summary, dir, exitCode: summary.exitCode };
 }
 

@@ -195,11 +195,13 @@ export function renderPerfMarkdown(runs: PerfRun[], opts: { runId: string; top?:
     }
     w();
     const symbols = new Set(arms.flatMap((a) => Object.keys(tables[a]!.bySymbol)));
-    const spread = (s: string) => {
-      const v = arms.map((a) => tables[a]!.bySymbol[s] ?? 0);
-      return Math.max(...v) - Math.min(...v);
-    };
-    const rows = [...symbols].sort((a, b) => spread(b) - spread(a) || a.localeCompare(b)).slice(0, top);
+    const spread = new Map(
+      [...symbols].map((s) => {
+        const v = arms.map((a) => tables[a]!.bySymbol[s] ?? 0);
+        return [s, Math.max(...v) - Math.min(...v)];
+      }),
+    );
+    const rows = [...symbols].sort((a, b) => spread.get(b)! - spread.get(a)! || a.localeCompare(b)).slice(0, top);
     w(`| symbol (most different first) | ${arms.join(' | ')} |`);
     w(`|---|${arms.map(() => '---:').join('|')}|`);
     for (const s of rows) w(`| \`${s}\` | ${arms.map((a) => fmt(tables[a]!.bySymbol[s])).join(' | ')} |`);

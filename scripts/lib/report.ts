@@ -1,6 +1,7 @@
 // Text renderers of a Summary: report.md (LKP-style tables) and the short
 // terminal summary. Every loss of uringlet against stock is listed, flagged
 // or not; "not run" test suites are said loudly.
+import { dirname, join } from 'node:path';
 import type { MetricComparison, Verdict } from './compare.ts';
 import type { RfcRow, Summary, TestSuiteResult } from './results.ts';
 
@@ -296,5 +297,6 @@ export function renderTerminal(s: Summary, reportPath: string): string {
   out.push(`  tests: ${ran.length} suite runs, ${fails} failures${suites.some((t) => t.state === 'not-run') ? `; NOT RUN: ${suites.filter((t) => t.state === 'not-run').map((t) => `${t.suite}@${t.arm}`).join(', ')}` : ''}`);
   if (s.kernelFailures.length > 0) out.push(`  KERNEL FAILURES: ${s.kernelFailures.map((f) => `${f.arm}#${f.boot} ${f.type}`).join(', ')}`);
   out.push(`  report: ${reportPath}`);
+  if (s.perfReport !== undefined) out.push(`  guest CPU profiles: ${join(dirname(reportPath), s.perfReport)}`);
   return out.join('\n') + '\n';
 }
