@@ -23,6 +23,7 @@ import {
   planPoints,
   runSeconds,
   substitute,
+  takesRuntime,
   workloadsDir,
   type Matrix,
   type Point,
@@ -410,12 +411,12 @@ interface ProbeOutput {
   first_error: string;
 }
 
-async function runProgram(ctx: BootContext, p: Point, rep: number, env: Record<string, string>): Promise<RunRecord> {
+async function runProgram(ctx: BootContext, p: Point, rep: number, env: Record<string, string>, runtimeSec: number): Promise<RunRecord> {
   const base: RunRecord = { arm: ctx.slot.arm, variant: ctx.slot.variant.name, boot: ctx.slot.boot, rep, point: p.key, metrics: {} };
-  const vars = { ...p.vars, ...env };
+  const vars = { ...p.vars, ...env, RUNTIME: String(runtimeSec) };
   const args = (p.workload.args ?? []).map((a) => shq(substitute(a, vars, p.key))).join(' ');
   const cmd = `${p.workload.dropCaches ? dropCaches : ''}${guestRoot}/bin/${p.workload.program} ${args}`;
-  const r = await sh(ctx, cmd, (p.workload.estimateSec ?? 10) * 6 + 120);
+  const r = await sh(ctx, cmd, (takesRuntime(p.workload) ? runtimeSec : 0) + (p.workload.estimateSec ?? 10) * 6 + 120);
   const raw = join('raw', `${ctx.slot.variant.name}-${ctx.slot.arm}-${ctx.slot.boot}`, `${fileKey(p, rep)}.probe.json`);
   ctx.run.write(raw, r.stdout + (r.stderr ? `\n--- stderr ---\n${r.stderr}` : ''));
   base.raw = raw;
@@ -465,7 +466,7 @@ async function runBenchmarks(ctx: BootContext, dataDev: string): Promise<RunReco
       }
       for (let rep = 0; rep < runs; rep++) {
         log.info(ctx.progress.line(`[${slot.variant.name}/${slot.arm} boot ${slot.boot + 1}] ${p.key} run ${rep + 1}/${runs}`));
-        const rec = p.workload.kind === 'fio' ? await runFio(ctx, p, rep, wenv, runtime, ramp) : await runProgram(ctx, p, rep, wenv);
+        const rec = p.workload.kind === 'fio' ? await runFio(ctx, p, rep, wenv, runtime, ramp) : await runProgram(ctx, p, rep, wenv, runtime);
         if (rec.error !== undefined) log.warn(`${p.key} on ${slot.arm}: ${rec.error}`);
         records.push(rec);
         ctx.progress.advance(runSeconds(p, profile));

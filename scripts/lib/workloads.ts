@@ -272,11 +272,16 @@ export function planPoints(matrix: Matrix, profile: Profile, only?: string[]): P
   return out;
 }
 
+/** Whether a program takes the profile's runtime (`${RUNTIME}` in its args): it then runs that long plus its estimateSec. */
+export function takesRuntime(w: Workload): boolean {
+  return w.kind === 'program' && (w.args ?? []).some((a) => a.includes('${RUNTIME}'));
+}
+
 /** Seconds one run of a point takes, for ETA and budgets (overheads measured under TCG: fio start ~1.5 s, drop_caches ~1 s). */
 export function runSeconds(p: Point, profile: Profile): number {
   const overhead = 2 + (p.workload.dropCaches ? 1 : 0);
   if (p.workload.kind === 'fio') return profile.runtimeSec + profile.rampSec + overhead;
-  return (p.workload.estimateSec ?? 10) + overhead;
+  return (takesRuntime(p.workload) ? profile.runtimeSec : 0) + (p.workload.estimateSec ?? 10) + overhead;
 }
 
 // ---- benchmark programs ----------------------------------------------------------

@@ -12,6 +12,8 @@ import {
   varsUsed,
   workloadsDir,
   buildBenchPrograms,
+  runSeconds,
+  takesRuntime,
 } from '../../scripts/lib/workloads.ts';
 import { bootSlots, cpuBusyJiffies, estimateSeconds, fmtDuration, kernelOverrideProblem } from '../../scripts/lib/compare-run.ts';
 import { UserError } from '../../scripts/lib/errors.ts';
@@ -27,6 +29,7 @@ test('matrix covers the workloads the issue asks for', (t) => {
     'ext4-fsync-write',
     'openat-statx-storm',
     'submit-latency',
+    'xfs-write-with-work',
   ]);
   const rfc = m.workloads[0]!;
   t.is(rfc.target, 'xfs');
@@ -45,7 +48,7 @@ test('the profiles load; quick is small, nightly is every point with the debug v
   const qp = planPoints(m, quick);
   const np = planPoints(m, nightly);
   t.true(qp.length < np.length);
-  t.is(np.length, 6 + 4 + 3 + 3 + 3 + 2 + 1);
+  t.is(np.length, 6 + 4 + 3 + 3 + 3 + 2 + 1 + 3);
   t.true(qp.some((p) => p.key === 'rfc-xfs-randwrite@iodepth=1'));
   t.is(qp.find((p) => p.key === 'openat-statx-storm@depth=16')?.vars['NFILES'], '2000');
   t.true(nightly.variants.some((v) => v.name === 'debug'));
@@ -165,6 +168,26 @@ test('benchmark programs build with -Werror and the submit-latency probe measure
   t.is((await execa(progs['openat-statx-storm']!, ['setup', join(dir, 's'), '300'])).exitCode, 0);
   const s = await execa(progs['openat-statx-storm']!, ['run', join(dir, 's'), '300', '4']);
   t.true((JSON.parse(s.stdout) as { metrics: Record<string, { value: number }> }).metrics['ops_per_sec']!.value > 0);
+  // write-with-work: 1 s of 16k writes with 50 us of work each, every block read back and checked
+  const w = await execa(progs['write-with-work']!, [dir, '4', '16', '50', '1'], { reject: false });
+  t.is(w.exitCode, 0, w.stderr);
+  const wo = JSON.parse(w.stdout) as { errors: number; metrics: Record<string, { value: number }> };
+  t.is(wo.errors, 0);
+  t.true(wo.metrics['mib_per_sec']!.value > 0);
+  // the work took some of the time, and not more than all of it
+  t.true(wo.metrics['work_pct']!.value > 0 && wo.metrics['work_pct']!.value <= 100);
+  t.is((await execa(progs['write-with-work']!, [dir, '4', '24', '0', '1'], { reject: false })).exitCode, 2, 'a block size that does not divide the file is refused');
+});
+
+test('a program that takes ${RUNTIME} is estimated at the profile\'s runtime plus its own estimate', (t) => {
+  const m = loadMatrix();
+  const quick = loadProfile('quick', m);
+  const [ww] = planPoints(m, quick, ['xfs-write-with-work@work_us=25']);
+  const [storm] = planPoints(m, quick, ['openat-statx-storm@depth=16']);
+  t.true(takesRuntime(ww!.workload));
+  t.false(takesRuntime(storm!.workload));
+  t.is(runSeconds(ww!, quick), quick.runtimeSec + ww!.workload.estimateSec! + 2);
+  t.is(runSeconds(storm!, quick), storm!.workload.estimateSec! + 2 + 1);
 });
 
 test('guest CPU accounting reads busy jiffies from /proc/stat', (t) => {
