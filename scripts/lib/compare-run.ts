@@ -346,8 +346,13 @@ function fileKey(p: Point, rep: number): string {
   return `${p.key.replace(/[^A-Za-z0-9@=._-]/g, '_')}-r${rep}`;
 }
 
+/** What a fio job or a program sees: the point's variables and the runner's (workloads.runnerVars), one set for both kinds. */
+function jobVars(p: Point, env: Record<string, string>, runtimeSec: number, rampSec: number): Record<string, string> {
+  return { ...p.vars, ...env, RUNTIME: String(runtimeSec), RAMP: String(rampSec) };
+}
+
 function fioCommand(p: Point, env: Record<string, string>, runtimeSec: number, rampSec: number, args: string[]): string {
-  const vars: Record<string, string> = { ...p.vars, ...env, RUNTIME: String(runtimeSec), RAMP: String(rampSec) };
+  const vars = jobVars(p, env, runtimeSec, rampSec);
   const assignments = Object.entries(vars)
     .sort()
     .map(([k, v]) => `${k}=${shq(v)}`)
@@ -411,9 +416,9 @@ interface ProbeOutput {
   first_error: string;
 }
 
-async function runProgram(ctx: BootContext, p: Point, rep: number, env: Record<string, string>, runtimeSec: number): Promise<RunRecord> {
+async function runProgram(ctx: BootContext, p: Point, rep: number, env: Record<string, string>, runtimeSec: number, rampSec: number): Promise<RunRecord> {
   const base: RunRecord = { arm: ctx.slot.arm, variant: ctx.slot.variant.name, boot: ctx.slot.boot, rep, point: p.key, metrics: {} };
-  const vars = { ...p.vars, ...env, RUNTIME: String(runtimeSec) };
+  const vars = jobVars(p, env, runtimeSec, rampSec);
   const args = (p.workload.args ?? []).map((a) => shq(substitute(a, vars, p.key))).join(' ');
   const cmd = `${p.workload.dropCaches ? dropCaches : ''}${guestRoot}/bin/${p.workload.program} ${args}`;
   const r = await sh(ctx, cmd, (takesRuntime(p.workload) ? runtimeSec : 0) + (p.workload.estimateSec ?? 10) * 6 + 120);
@@ -466,7 +471,7 @@ async function runBenchmarks(ctx: BootContext, dataDev: string): Promise<RunReco
       }
       for (let rep = 0; rep < runs; rep++) {
         log.info(ctx.progress.line(`[${slot.variant.name}/${slot.arm} boot ${slot.boot + 1}] ${p.key} run ${rep + 1}/${runs}`));
-        const rec = p.workload.kind === 'fio' ? await runFio(ctx, p, rep, wenv, runtime, ramp) : await runProgram(ctx, p, rep, wenv, runtime);
+        const rec = p.workload.kind === 'fio' ? await runFio(ctx, p, rep, wenv, runtime, ramp) : await runProgram(ctx, p, rep, wenv, runtime, ramp);
         if (rec.error !== undefined) log.warn(`${p.key} on ${slot.arm}: ${rec.error}`);
         records.push(rec);
         ctx.progress.advance(runSeconds(p, profile));
