@@ -7,6 +7,7 @@ import { UserError } from '../lib/errors.ts';
 import { estimateSeconds, fmtDuration, kernelOverrideProblem, listRuns, reanalyzeRun, runCompare, bootSlots } from '../lib/compare-run.ts';
 import { loadMatrix, loadProfile, planPoints, profileNames } from '../lib/workloads.ts';
 import { realPlatform } from '../lib/compare-platform.ts';
+import { ensureHost } from '../lib/host.ts';
 
 const help = `usage: uringlet compare [options]
 
@@ -115,6 +116,8 @@ const command: Command = {
       process.stdout.write(`estimated: ${fmtDuration(estimateSeconds(p, points, { perf: opts.perf === true }))} (budget ${p.budgetMinutes} min, kernels and image cached)\n`);
       return 0;
     }
+    // every host tool the run will need, before 20 minutes of kernel builds rather than after
+    await ensureHost('compare');
     // liburing's whole suite takes long under TCG: the nightly profile runs all of it, others the quick subset.
     const outcome = await runCompare(opts, await realPlatform({ liburing: opts.profile === 'nightly' ? 'all' : 'quick' }));
     return outcome.exitCode;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { InfraError } from './errors.ts';
 import { paths, cacheRoot } from './paths.ts';
 import { run, runOk } from './proc.ts';
+import { ensureHost } from './host.ts';
 import { parseTap, type TapResult } from './tap.ts';
 import type { ExecResult } from './ssh.ts';
 
@@ -37,6 +38,7 @@ export async function buildGuestTests(headersDir: string): Promise<string> {
   for (const s of sources) h.update(readFileSync(join(srcDir(), s)));
   const out = join(cacheRoot(), 'guest-tests', h.digest('hex').slice(0, 16));
   if (sources.every((s) => existsSync(join(out, s.replace(/\.c$/, ''))))) return out;
+  await ensureHost('guest-programs');
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'uringlet_uapi.h'), header);
   for (const s of sources) {

@@ -32,7 +32,7 @@ export interface HostPackages {
 }
 
 /** What a command needs; 'all' is what `uringlet doctor` and CI install. */
-export type Purpose = 'build-kernel' | 'image' | 'vm' | 'guest-test' | 'compare' | 'all';
+export type Purpose = 'build-kernel' | 'image' | 'vm' | 'guest-programs' | 'guest-test' | 'compare' | 'all';
 
 export function hostPackagesFile(): string {
   return join(paths.vm(), 'host-packages.json');
@@ -52,7 +52,7 @@ export function parseHostPackages(text: string, file = 'vm/host-packages.json'):
       throw new UserError(`${file}: tool ${t.check} has no groups or groups no purpose uses (${unknown.join(', ')})`);
     }
   }
-  for (const p of ['build-kernel', 'image', 'vm', 'guest-test', 'compare', 'all'] satisfies Purpose[]) {
+  for (const p of ['build-kernel', 'image', 'vm', 'guest-programs', 'guest-test', 'compare', 'all'] satisfies Purpose[]) {
     if (!Array.isArray(d.purposes[p])) throw new UserError(`${file}: purpose '${p}' is not defined`);
   }
   return d;

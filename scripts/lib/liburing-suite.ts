@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InfraError, KernelFailure, UserError } from './errors.ts';
+import { ensureHost } from './host.ts';
 import { hostMirror } from './image.ts';
 import { withFileLock } from './lifecycle.ts';
 import { LogFile, log } from './log.ts';
@@ -226,6 +227,7 @@ export async function buildPeerSuite(version?: string): Promise<BuiltPeerSuite> 
   mkdirSync(base, { recursive: true });
   await withFileLock(join(base, '.lock'), async () => {
     if (existsSync(tarball) && existsSync(listFile)) return;
+    await ensureHost('guest-programs'); // gcc, make, dpkg-source, liburing-dev
     const logFile = new LogFile(join(paths.logs(), `liburing-${v}.log`));
     await log.step(`fetching and building liburing ${v}'s tests (once; log: ${logFile.path})`, async () => {
       if (!existsSync(src)) await fetchSource(v, src, logFile);

@@ -12,6 +12,7 @@ import { kmemleakTitle, parseKmemleak, type CrashReport } from './crash.ts';
 import { InfraError, KernelFailure } from './errors.ts';
 import { buildImage, type GuestImage } from './image.ts';
 import { createRunDir, reapStaleRuns, removeRunDisks, spawnOwned } from './lifecycle.ts';
+import { ensureHost } from './host.ts';
 import { log } from './log.ts';
 import { runOk } from './proc.ts';
 import { freePort, hostHasInvariantTsc, isPortConflict, qemuArgs, qemuSettings, qmp, shellQuote } from './qemu.ts';
@@ -301,6 +302,7 @@ async function prepareDisks(runDir: string, image: GuestImage, disks: DataDisk[]
 export async function bootVm(opts: BootOptions): Promise<Vm> {
   reapStaleRuns();
   if (!existsSync(opts.kernel)) throw new InfraError(`kernel image ${opts.kernel} does not exist (build it: npm run build-kernel)`);
+  await ensureHost('vm'); // QEMU, qemu-img, qboot, ssh: installed (as root) or named
   const image = opts.image ?? (await buildImage());
   const settings = qemuSettings();
   const { accel, reason } = await probeAccelerator({ kernel: opts.kernel });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { UserError, InfraError } from './errors.ts';
 import { cacheRoot, paths } from './paths.ts';
+import { ensureHost } from './host.ts';
 
 export type Target = 'xfs' | 'ext4' | 'null_blk';
 export const fsTargets: readonly Target[] = ['xfs', 'ext4'];
@@ -299,6 +300,8 @@ export async function buildBenchPrograms(): Promise<Record<string, string>> {
   const programs = sources.filter((f) => f.endsWith('.c')).map((f) => f.replace(/\.c$/, ''));
   const result = Object.fromEntries(programs.map((p) => [p, join(out, p)]));
   if (programs.every((p) => existsSync(join(out, p)))) return result;
+  // a fresh machine has no liburing-dev: install it (as root) or say how
+  await ensureHost('guest-programs');
   if (!existsSync('/usr/include/liburing.h')) {
     throw new InfraError('cannot build the benchmark programs: liburing.h missing', { details: ['install the Debian package liburing-dev'] });
   }

@@ -25,6 +25,20 @@ test('the data file is valid and names a package for every tool the issue lists'
   t.is(toolsFor(spec, 'all').length, spec.tools.length, 'doctor/CI installs every tool');
 });
 
+// A fresh machine once ran `npm run compare` through 25 minutes of kernel builds
+// and then stopped: liburing-dev was in no purpose any stage ensured.
+test('compare ensures what every stage it runs needs; guest programs get liburing-dev', (t) => {
+  const spec = loadHostPackages();
+  const checks = (p: Parameters<typeof toolsFor>[1]): Set<string> => new Set(toolsFor(spec, p).map((x) => x.check));
+  const compare = checks('compare');
+  for (const stage of ['build-kernel', 'image', 'vm', 'guest-programs', 'guest-test'] as const) {
+    for (const c of checks(stage)) t.true(compare.has(c), `${stage} needs ${c}, compare does not ensure it`);
+  }
+  const guest = checks('guest-programs');
+  for (const c of ['gcc', 'make', '/usr/include/liburing.h', 'dpkg-source']) t.true(guest.has(c), c);
+  t.false(guest.has('qemu-system-x86_64'), 'compiling guest programs needs no QEMU');
+});
+
 test('a tool with an unknown group or a missing purpose is rejected, not skipped', (t) => {
   const good = JSON.parse(readFileSync(hostPackagesFile(), 'utf8')) as { tools: HostTool[]; purposes: Record<string, string[]> };
   const typo = structuredClone(good);
