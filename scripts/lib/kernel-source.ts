@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { InfraError, UserError } from './errors.ts';
-import { diskSizes, ensureDisk } from './host.ts';
+import { diskSizes, ensureDisk, ensureHost } from './host.ts';
 import { withFileLock } from './lifecycle.ts';
 import { LogFile, log } from './log.ts';
 import { paths } from './paths.ts';
@@ -248,6 +248,9 @@ async function userSource(src: string, ref: string | undefined, logFile: LogFile
 
 /** The base source (imported on first use, adopted afterwards). */
 export async function kernelSource(opts: SourceOptions = {}): Promise<KernelSource> {
+  // git, xz and linux-source-6.1 for the import, the toolchain for what follows
+  // (patches refresh/check come here without going through a kernel build first)
+  await ensureHost('build-kernel');
   mkdirSync(paths.src(), { recursive: true });
   const logFile = new LogFile(join(paths.logs(), 'kernel-source.log'));
   if (opts.kernelSrc === undefined && opts.kernelRef !== undefined) {
