@@ -13,6 +13,7 @@ import { fioProblems, histogramToJson, parseFioOutput, sampleOf, histogramPercen
 import type { Arm, MetricDef, RunRecord } from './compare.ts';
 import { hostInfo, type HostInfo } from './hostinfo.ts';
 import { vcpuWaitPercent, type VcpuSchedSnapshot } from './hostsched.ts';
+import { guestSchedCommand, guestSchedPerIo, parseGuestSched } from './guestsched.ts';
 import { buildSummary, RunDir, newRunId, type BootRecord, type KernelMeta, type Summary, type TestSuiteResult } from './results.ts';
 import { renderMarkdown, renderTerminal } from './report.ts';
 import { renderHtml } from './report-html.ts';
@@ -365,7 +366,9 @@ async function runFio(ctx: BootContext, p: Point, rep: number, env: Record<strin
   // /proc/stat before/after goes to stderr so stdout is fio's alone.
   const cmd =
     `${p.workload.dropCaches ? dropCaches : ''}` +
-    `S0=$(head -1 /proc/stat); ${fioCommand(p, env, runtimeSec, rampSec, ['--output-format=json+', '--lat_percentiles=1'])}; rc=$?; S1=$(head -1 /proc/stat); ` +
+    `S0=$(head -1 /proc/stat); ${guestSchedCommand('@@sched0')}; ` +
+    `${fioCommand(p, env, runtimeSec, rampSec, ['--output-format=json+', '--lat_percentiles=1'])}; rc=$?; ` +
+    `S1=$(head -1 /proc/stat); ${guestSchedCommand('@@sched1')}; ` +
     `echo "@@stat0 $S0" >&2; echo "@@stat1 $S1" >&2; exit $rc`;
   const host0 = ctx.guest.vcpuSched?.() ?? null;
   const r = await sh(ctx, cmd, runtimeSec + rampSec + 180);
@@ -402,6 +405,11 @@ async function runFio(ctx: BootContext, p: Point, rep: number, env: Record<strin
     // Includes ramp time and fio start-up: an upper bound, the same on both kernels.
     metrics['guest_cpu_us_per_io'] = ((cpuBusyJiffies(st1) - cpuBusyJiffies(st0)) * 10_000) / s.ios;
   }
+  // Also over ramp time and fio start-up: a few hundred switches, next to 10^5 I/Os.
+  const sc0 = parseGuestSched(r.stderr, '@@sched0');
+  const sc1 = parseGuestSched(r.stderr, '@@sched1');
+  const perIo = sc0 && sc1 ? guestSchedPerIo(sc0, sc1, s.ios) : null;
+  if (perIo) Object.assign(metrics, { guest_ctxsw_per_io: perIo.ctxsw_per_io, guest_ipi_per_io: perIo.ipi_per_io });
   // Like the guest's CPU time, this includes ramp time and fio start-up.
   const vcpuWait = host0 && host1 ? vcpuWaitPercent(host0, host1) : null;
   if (vcpuWait !== null) metrics['host_vcpu_wait_pct'] = vcpuWait;

@@ -33,6 +33,9 @@ export const fioMetrics: readonly MetricDef[] = [
   { id: 'fsync_p99_us', label: 'fsync p99', unit: 'µs', better: 'lower' },
   { id: 'cpu_us_per_io', label: 'fio CPU per I/O', unit: 'µs', better: 'lower' },
   { id: 'guest_cpu_us_per_io', label: 'guest CPU per I/O', unit: 'µs', better: 'lower' },
+  // wake-ups the hand-offs cost: context switches and IPIs in the guest (guestsched.ts)
+  { id: 'guest_ctxsw_per_io', label: 'guest context switches', unit: 'per I/O', better: 'lower' },
+  { id: 'guest_ipi_per_io', label: 'guest IPIs', unit: 'per I/O', better: 'lower' },
   // the host, not the kernel under test: how long the vCPU threads waited for a host CPU
   { id: 'host_vcpu_wait_pct', label: 'host: vCPU waiting for a CPU', unit: '%', better: 'lower' },
 ];
