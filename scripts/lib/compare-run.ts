@@ -405,7 +405,7 @@ async function runFio(ctx: BootContext, p: Point, rep: number, env: Record<strin
     // Includes ramp time and fio start-up: an upper bound, the same on both kernels.
     metrics['guest_cpu_us_per_io'] = ((cpuBusyJiffies(st1) - cpuBusyJiffies(st0)) * 10_000) / s.ios;
   }
-  // Also over ramp time and fio start-up: a few hundred switches, next to 10^5 I/Os.
+  // Like the guest's CPU time, over ramp time and fio start-up too: the same on both kernels.
   const sc0 = parseGuestSched(r.stderr, '@@sched0');
   const sc1 = parseGuestSched(r.stderr, '@@sched1');
   const perIo = sc0 && sc1 ? guestSchedPerIo(sc0, sc1, s.ios) : null;

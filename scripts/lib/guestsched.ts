@@ -17,7 +17,8 @@ export type GuestSchedTag = (typeof guestSchedTags)[number];
 export const ipiRows = ['RES', 'CAL', 'TLB'] as const;
 
 /**
- * Shell for the guest: one line on stderr, "<tag> ctxt <n> RES <a> <b> ... ; CAL ...".
+ * Shell for the guest: one line on stderr,
+ * "<tag> ctxt <n> RES: <cpu0> <cpu1> Rescheduling interrupts CAL: ... TLB: ...".
  * Plain POSIX sh with grep and tr, as in the guest image.
  */
 export function guestSchedCommand(tag: GuestSchedTag): string {
