@@ -24,7 +24,7 @@ runtime=5
 directory=/mnt/anatomy
 randrepeat=1
 JOB
-tasks() { for t in /proc/$1/task/*; do read c < $t/comm; echo "   $c $(awk '/voluntary_ctxt_switches/{printf "%s ", $2}' $t/status)"; done; }
+tasks() { for t in /proc/$1/task/*; do read c < $t/comm 2>/dev/null || continue; echo "   $c $(awk '/voluntary_ctxt_switches/{printf "%s ", $2}' $t/status)"; done; }
 ipis() { grep -E '^ *(RES|CAL):' /proc/interrupts | tr -s ' \n' ' '; }
 for r in 1 2 3; do
   fio --output-format=json --output=/tmp/anatomy.json /tmp/anatomy.fio >/dev/null 2>&1 &

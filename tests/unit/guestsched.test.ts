@@ -4,8 +4,9 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { guestSchedCommand, guestSchedPerIo, parseGuestSched } from '../../scripts/lib/guestsched.ts';
 
-// What guestSchedCommand() printed in a 2-vCPU guest of this project (6.1, TCG),
-// with fio's JSON and other stderr lines around it.
+// Lines as guestSchedCommand() prints them in this project's 2-vCPU guest
+// (6.1, TCG): the first with a freshly booted guest's counters, the second
+// made up for "after the run"; other stderr lines around them.
 const stderr = [
   'fio: some warning',
   '@@sched0 ctxt 4142  RES: 17 20 Rescheduling interrupts CAL: 837 818 Function call interrupts TLB: 0 0 TLB shootdowns ',
