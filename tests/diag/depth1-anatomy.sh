@@ -1,8 +1,8 @@
 #!/bin/sh
 # Depth-1 anatomy of one boot (README, "Wake-ups per I/O"): the RFC's XFS
 # randwrite at iodepth 1, three runs; over 2 s of each, the context
-# switches of fio and its io-wq threads, IPIs, and the ring's fdinfo
-# (uringlet counters; with poll-exit-counters.diff applied, why each poll
+# switches, vCPU and migrations of fio and its io-wq threads, IPIs, and the
+# ring's fdinfo (uringlet counters; with poll-exit-counters.diff applied, why each poll
 # ended). Needs a data disk (/dev/vdb) and runs in the guest:
 #   npm run vm -- --kernel uringlet --disk 1024 -- sh -c "$(cat tests/diag/depth1-anatomy.sh)"
 # On the uringlet kernel it forces uringlet mode with the debug knob.
@@ -24,7 +24,16 @@ runtime=5
 directory=/mnt/anatomy
 randrepeat=1
 JOB
-tasks() { for t in /proc/$1/task/*; do read c < $t/comm 2>/dev/null || continue; echo "   $c $(awk '/voluntary_ctxt_switches/{printf "%s ", $2}' $t/status)"; done; }
+# per thread: (voluntary nonvoluntary) switches, the vCPU it last ran on and
+# its migrations so far (/proc/.../sched needs CONFIG_SCHED_DEBUG, which the
+# guest kernels have): fio's thread and the loop's worker on one vCPU, with
+# few migrations, is the co-located case (README, "Where fio's wake-ups land")
+tasks() {
+  for t in /proc/$1/task/*; do
+    read c < $t/comm 2>/dev/null || continue
+    echo "   $c $(awk '/voluntary_ctxt_switches/{printf "%s ", $2}' $t/status)cpu $(awk '{print $39}' $t/stat) migrations $(awk '/nr_migrations/{print $3}' $t/sched 2>/dev/null)"
+  done
+}
 ipis() { grep -E '^ *(RES|CAL):' /proc/interrupts | tr -s ' \n' ' '; }
 for r in 1 2 3; do
   fio --output-format=json --output=/tmp/anatomy.json /tmp/anatomy.fio >/dev/null 2>&1 &
