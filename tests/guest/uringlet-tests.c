@@ -91,10 +91,14 @@ static int fdinfo_has(int fd, const char *key)
 	return found;
 }
 
-/* io_uring worker threads of @pid; with @show, a TAP comment each with its wchan */
-static int iou_threads(pid_t pid, int show)
+/*
+ * Calls @fn for each io_uring worker thread ("iou-*") of @pid with the
+ * thread's /proc directory and name; returns how many there were
+ */
+static int for_each_iou_thread(pid_t pid, void (*fn)(const char *dir, const char *comm, void *arg),
+			       void *arg)
 {
-	char path[320], comm[64], wchan[64];
+	char path[320], comm[64];
 	struct dirent *e;
 	int n = 0;
 	DIR *d;
@@ -105,32 +109,58 @@ static int iou_threads(pid_t pid, int show)
 		return 0;
 	while ((e = readdir(d))) {
 		FILE *f;
+		int is_iou;
 
+		if (e->d_name[0] == '.')
+			continue;
 		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", pid, e->d_name);
 		f = fopen(path, "r");
 		if (!f)
 			continue;
-		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, "iou-", 4)) {
-			n++;
-			if (show) {
-				FILE *w;
-
-				comm[strcspn(comm, "\n")] = 0;
-				snprintf(path, sizeof(path), "/proc/%d/task/%s/wchan", pid, e->d_name);
-				w = fopen(path, "r");
-				wchan[0] = 0;
-				if (w) {
-					if (!fgets(wchan, sizeof(wchan), w))
-						wchan[0] = 0;
-					fclose(w);
-				}
-				printf("# %s (tid %s) waits in %s\n", comm, e->d_name, wchan[0] ? wchan : "?");
-			}
-		}
+		is_iou = fgets(comm, sizeof(comm), f) && !strncmp(comm, "iou-", 4);
 		fclose(f);
+		if (!is_iou)
+			continue;
+		n++;
+		if (fn) {
+			comm[strcspn(comm, "\n")] = 0;
+			snprintf(path, sizeof(path), "/proc/%d/task/%s", pid, e->d_name);
+			fn(path, comm, arg);
+		}
 	}
 	closedir(d);
 	return n;
+}
+
+/* first line of @dir/@name into @buf (empty when unreadable) */
+static void read_proc_line(const char *dir, const char *name, char *buf, int len)
+{
+	char path[384];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	buf[0] = 0;
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (!fgets(buf, len, f))
+		buf[0] = 0;
+	fclose(f);
+}
+
+static void show_wchan(const char *dir, const char *comm, void *arg)
+{
+	char wchan[64];
+
+	(void)arg;
+	read_proc_line(dir, "wchan", wchan, sizeof(wchan));
+	printf("# %s (tid %s) waits in %s\n", comm, strrchr(dir, '/') + 1, wchan[0] ? wchan : "?");
+}
+
+/* io_uring worker threads of @pid; with @show, a TAP comment each with its wchan */
+static int iou_threads(pid_t pid, int show)
+{
+	return for_each_iou_thread(pid, show ? show_wchan : NULL, NULL);
 }
 
 static int count_iou_threads(pid_t pid)
@@ -1099,62 +1129,52 @@ static void test_worker_cap(void)
 	   "max %d iou threads (100+: setup or completion failed)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
+struct cpu_check {
+	int want;
+	int bad;
+};
+
+/* counts (and names) a worker not allowed only on, or last run off, ->want */
+static void check_worker_cpu(const char *dir, const char *comm, void *arg)
+{
+	struct cpu_check *c = arg;
+	char path[384], line[512];
+	int allowed_ok = 0, cpu = -1;
+	char *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/status", dir);
+	f = fopen(path, "r");
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "Cpus_allowed_list:", 18))
+				allowed_ok = atoi(line + 18) == c->want && !strpbrk(line + 18, ",-");
+		fclose(f);
+	}
+	read_proc_line(dir, "stat", line, sizeof(line));
+	/* field 39, counted after the ")" that ends the name */
+	p = strrchr(line, ')');
+	for (int field = 2; p && field < 39; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		cpu = atoi(p + 1);
+	if (!allowed_ok || cpu != c->want) {
+		c->bad++;
+		printf("# %s (tid %s): allowed %s, last on CPU %d\n", comm, strrchr(dir, '/') + 1,
+		       allowed_ok ? "as registered" : "not as registered", cpu);
+	}
+}
+
 /*
  * io-wq workers of this process outside @want (by their allowed CPUs, and
  * by the CPU they last ran on); *seen counts them all
  */
 static int iou_threads_outside(int want, int *seen)
 {
-	char path[320], line[512];
-	struct dirent *e;
-	int bad = 0;
-	DIR *d;
+	struct cpu_check c = { .want = want };
 
-	*seen = 0;
-	d = opendir("/proc/self/task");
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		int allowed_ok = 0, cpu = -1, is_iou = 0;
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		while (fgets(line, sizeof(line), f)) {
-			if (!strncmp(line, "Name:\tiou-", 10))
-				is_iou = 1;
-			if (!strncmp(line, "Cpus_allowed_list:", 18))
-				allowed_ok = atoi(line + 18) == want && !strpbrk(line + 18, ",-");
-		}
-		fclose(f);
-		if (!is_iou)
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
-		f = fopen(path, "r");
-		if (f && fgets(line, sizeof(line), f)) {
-			/* field 39, counted after the ")" that ends the name */
-			char *p = strrchr(line, ')');
-
-			for (int field = 2; p && field < 39; field++)
-				p = strchr(p + 1, ' ');
-			if (p)
-				cpu = atoi(p + 1);
-		}
-		if (f)
-			fclose(f);
-		(*seen)++;
-		if (!allowed_ok || cpu != want) {
-			bad++;
-			printf("# %s: allowed %s, last on CPU %d\n", e->d_name,
-			       allowed_ok ? "as registered" : "not as registered", cpu);
-		}
-	}
-	closedir(d);
-	return bad;
+	*seen = for_each_iou_thread(getpid(), check_worker_cpu, &c);
+	return c.bad;
 }
 
 /*
@@ -1221,7 +1241,7 @@ static int affinity_child(int want)
 	io_uring_queue_exit(&ring);
 	uffd_page_fini(&u);
 	/* the blocked WRITEV holds a worker: none seen means nothing was checked */
-	if (bad < 0 || seen < 1)
+	if (seen < 1)
 		return 206;
 	return 100 + (bad > 90 ? 90 : bad);
 }
