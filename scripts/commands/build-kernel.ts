@@ -1,8 +1,7 @@
 // `uringlet build-kernel`: stock and uringlet (default variant) unless told
 // otherwise; prints where the artifacts are.
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import type { Command } from './types.ts';
+import { type Command, parseCommandArgs } from './types.ts';
 import { UserError } from '../lib/errors.ts';
 import { buildAll, buildKernel, type BuildOptions, type KernelBuild } from '../lib/kbuild.ts';
 
@@ -20,9 +19,8 @@ function show(b: KernelBuild): string {
 const command: Command = {
   summary: 'build stock and patched kernels from the 6.1 base and patches/',
   async run(argv) {
-    let values;
-    try {
-      ({ values } = parseArgs({
+    const parsed = parseCommandArgs(
+      {
         args: argv,
         options: {
           kernel: { type: 'string', default: 'all' },
@@ -33,14 +31,11 @@ const command: Command = {
           jobs: { type: 'string', short: 'j' },
           help: { type: 'boolean', short: 'h' },
         },
-      }));
-    } catch (e) {
-      throw new UserError((e as Error).message, { details: help.split('\n') });
-    }
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
+      },
+      help,
+    );
+    if (!parsed) return 0;
+    const { values } = parsed;
     const variant = values.variant;
     if (variant !== 'default' && variant !== 'debug') throw new UserError(`--variant must be default or debug, not ${variant}`);
     const jobs = values.jobs === undefined ? undefined : Number(values.jobs);

@@ -1,8 +1,7 @@
 // `uringlet compare`: the main job. Builds (or reuses) both kernels and the
 // image, runs the functional suites and the benchmark matrix on stock and
 // uringlet, and writes results/<run-id>/ with report.md and report.html.
-import { parseArgs } from 'node:util';
-import type { Command } from './types.ts';
+import { type Command, parseCommandArgs } from './types.ts';
 import { UserError } from '../lib/errors.ts';
 import { estimateSeconds, fmtDuration, kernelOverrideProblem, listRuns, reanalyzeRun, runCompare, bootSlots } from '../lib/compare-run.ts';
 import { loadMatrix, loadProfile, planPoints, profileNames } from '../lib/workloads.ts';
@@ -48,9 +47,8 @@ function int(v: string | undefined, name: string): number | undefined {
 const command: Command = {
   summary: 'run tests and benchmarks on stock and uringlet, report honestly (results/<run-id>/)',
   async run(argv) {
-    let values;
-    try {
-      ({ values } = parseArgs({
+    const parsed = parseCommandArgs(
+      {
         args: argv,
         options: {
           profile: { type: 'string', default: 'quick' },
@@ -70,14 +68,11 @@ const command: Command = {
           help: { type: 'boolean', short: 'h', default: false },
         },
         strict: true,
-      }));
-    } catch (e) {
-      throw new UserError((e as Error).message, { details: help.split('\n') });
-    }
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
+      },
+      help,
+    );
+    if (!parsed) return 0;
+    const { values } = parsed;
     if (values.list) {
       for (const l of listRuns(values.results)) process.stdout.write(l + '\n');
       return 0;

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { Command } from './types.ts';
+import { type Command, parseCommandArgs } from './types.ts';
 import { UserError } from '../lib/errors.ts';
 import { buildKernel } from '../lib/kbuild.ts';
 import { buildGuestTests, runGuestTests } from '../lib/guest-tests.ts';
@@ -14,21 +14,21 @@ const help = `usage: uringlet guest-test [--kernel stock|uringlet] [--variant de
 const command: Command = {
   summary: 'boot a kernel and run the guest test suite (TAP) over SSH',
   async run(argv) {
-    // an unknown option is a user error (scripts/cli.ts turns parseArgs' TypeError into one)
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        kernel: { type: 'string', default: 'uringlet' },
-        variant: { type: 'string', default: 'default' },
-        test: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
+    const parsed = parseCommandArgs(
+      {
+        args: argv,
+        options: {
+          kernel: { type: 'string', default: 'uringlet' },
+          variant: { type: 'string', default: 'default' },
+          test: { type: 'string' },
+          help: { type: 'boolean', short: 'h', default: false },
+        },
+        strict: true,
       },
-      strict: true,
-    });
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
+      help,
+    );
+    if (!parsed) return 0;
+    const { values } = parsed;
     const kernel = values.kernel;
     const variant = values.variant;
     if (kernel !== 'stock' && kernel !== 'uringlet') throw new UserError('--kernel must be stock or uringlet');

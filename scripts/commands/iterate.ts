@@ -2,7 +2,7 @@
 // managed uringlet tree, then: incremental rebuild, boot, the chosen guest
 // tests, the result, and where the time went.
 import { parseArgs } from 'node:util';
-import type { Command } from './types.ts';
+import { type Command, parseCommandArgs } from './types.ts';
 import { UserError } from '../lib/errors.ts';
 import { buildKernel } from '../lib/kbuild.ts';
 import { buildGuestTests, runGuestTests } from '../lib/guest-tests.ts';
@@ -25,20 +25,21 @@ const help = `usage: uringlet iterate [--test NAME]... [--liburing NAME]... [--v
 const command: Command = {
   summary: 'rebuild the uringlet kernel incrementally, boot it, run the chosen guest tests, print the result',
   async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        test: { type: 'string', multiple: true },
-        liburing: { type: 'string', multiple: true },
-        variant: { type: 'string', default: 'default' },
-        kernel: { type: 'string', default: 'uringlet' },
-        help: { type: 'boolean', short: 'h', default: false },
+    const parsed = parseCommandArgs(
+      {
+        args: argv,
+        options: {
+          test: { type: 'string', multiple: true },
+          liburing: { type: 'string', multiple: true },
+          variant: { type: 'string', default: 'default' },
+          kernel: { type: 'string', default: 'uringlet' },
+          help: { type: 'boolean', short: 'h', default: false },
+        },
       },
-    });
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
+      help,
+    );
+    if (!parsed) return 0;
+    const { values } = parsed;
     const variant = values.variant;
     if (variant !== 'default' && variant !== 'debug') throw new UserError('--variant must be default or debug');
     const kernel = values.kernel;

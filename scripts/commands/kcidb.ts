@@ -4,8 +4,7 @@
 // directory so the report can link to them.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import type { Command } from './types.ts';
+import { type Command, parseCommandArgs } from './types.ts';
 import { UserError } from '../lib/errors.ts';
 import { writeFileAtomic } from '../lib/atomic.ts';
 import { loadRun } from '../lib/trend.ts';
@@ -58,10 +57,8 @@ function buildFiles(dir: string, s: Summary, collect: boolean): NonNullable<Kcid
 const command: Command = {
   summary: 'export a results directory as KernelCI KCIDB JSON (schema 4.4) for kcidb-submit',
   async run(argv) {
-    let values;
-    let positionals;
-    try {
-      ({ values, positionals } = parseArgs({
+    const parsed = parseCommandArgs(
+      {
         args: argv,
         options: {
           origin: { type: 'string', default: 'uringlet' },
@@ -73,14 +70,11 @@ const command: Command = {
         },
         allowPositionals: true,
         strict: true,
-      }));
-    } catch (e) {
-      throw new UserError((e as Error).message, { details: help.split('\n') });
-    }
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
+      },
+      help,
+    );
+    if (!parsed) return 0;
+    const { values, positionals } = parsed;
     if (positionals.length !== 1) throw new UserError('give exactly one results directory', { details: help.split('\n') });
     if (!originPattern.test(values.origin)) throw new UserError(`--origin '${values.origin}': KCIDB origins are lowercase letters, digits and _`);
     const base = values['url-base'];

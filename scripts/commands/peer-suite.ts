@@ -4,7 +4,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Command } from './types.ts';
+import { type Command, parseCommandArgs } from './types.ts';
 import { UserError } from '../lib/errors.ts';
 import { buildKernel } from '../lib/kbuild.ts';
 import { buildPeerSuite, loadSuiteSpec, peerVerdict, runPeerSuite, toTap, type PeerTestResult } from '../lib/liburing-suite.ts';
@@ -32,21 +32,22 @@ const usage = `usage: uringlet peer-suite [--kernel stock|uringlet|both] [--vari
 const command: Command = {
   summary: "run liburing's own tests on stock and on uringlet (forced); fail if uringlet breaks one that passes on stock",
   async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        kernel: { type: 'string', default: 'both' },
-        variant: { type: 'string', default: 'default' },
-        test: { type: 'string', multiple: true },
-        knob: { type: 'string' },
-        'timeout-scale': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
+    const parsed = parseCommandArgs(
+      {
+        args: argv,
+        options: {
+          kernel: { type: 'string', default: 'both' },
+          variant: { type: 'string', default: 'default' },
+          test: { type: 'string', multiple: true },
+          knob: { type: 'string' },
+          'timeout-scale': { type: 'string' },
+          help: { type: 'boolean', short: 'h', default: false },
+        },
       },
-    });
-    if (values.help) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
+      usage,
+    );
+    if (!parsed) return 0;
+    const { values } = parsed;
     const variant = values.variant;
     if (variant !== 'default' && variant !== 'debug') throw new UserError('--variant must be default or debug');
     const kernels: KernelName[] = values.kernel === 'both' ? ['stock', 'uringlet'] : values.kernel === 'stock' || values.kernel === 'uringlet' ? [values.kernel] : [];

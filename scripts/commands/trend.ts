@@ -1,8 +1,7 @@
 // `uringlet trend`: tonight's comparison run against last night's (or a
 // series over many runs). Writes trend.json and trend.md into the current run.
-import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import type { Command } from './types.ts';
+import { type Command, parseCommandArgs } from './types.ts';
 import { UserError } from '../lib/errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../lib/atomic.ts';
 import {
@@ -46,9 +45,8 @@ function num(v: string | undefined, name: string, dflt: number, check: (n: numbe
 const command: Command = {
   summary: 'compare tonight\'s run with last night\'s (per metric, with spread); history of many runs',
   async run(argv) {
-    let values;
-    try {
-      ({ values } = parseArgs({
+    const parsed = parseCommandArgs(
+      {
         args: argv,
         options: {
           previous: { type: 'string' },
@@ -63,14 +61,11 @@ const command: Command = {
           help: { type: 'boolean', short: 'h', default: false },
         },
         strict: true,
-      }));
-    } catch (e) {
-      throw new UserError((e as Error).message, { details: help.split('\n') });
-    }
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
+      },
+      help,
+    );
+    if (!parsed) return 0;
+    const { values } = parsed;
     const settings: TrendSettings = {
       ...defaultSettings,
       thresholdPct: num(values.threshold, 'threshold', defaultSettings.thresholdPct, (n) => n >= 0),

@@ -1,3 +1,4 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UserError } from '../lib/errors.ts';
 
 export interface Command {
@@ -19,4 +20,25 @@ export function helpOrFlags(argv: string[], flags: string[], help: string): bool
     return true;
   }
   return false;
+}
+
+/**
+ * parseArgs with the command's usage attached to the UserError a bad
+ * option becomes; null if --help/-h asked for the usage (printed here)
+ */
+export function parseCommandArgs<T extends ParseArgsConfig & { options: { help: { type: 'boolean' } } }>(
+  config: T,
+  help: string,
+): ReturnType<typeof parseArgs<T>> | null {
+  let parsed: ReturnType<typeof parseArgs<T>>;
+  try {
+    parsed = parseArgs(config);
+  } catch (e) {
+    throw new UserError((e as Error).message, { details: help.split('\n') });
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    process.stdout.write(help + '\n');
+    return null;
+  }
+  return parsed;
 }

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { Command } from './types.ts';
+import { type Command, parseCommandArgs } from './types.ts';
 import { UserError } from '../lib/errors.ts';
 import { buildImage } from '../lib/image.ts';
 import { resolveKernel } from '../lib/kernels.ts';
@@ -59,26 +59,27 @@ const command: Command = {
     const dd = argv.indexOf('--');
     const own = dd >= 0 ? argv.slice(0, dd) : argv;
     const guestCmd = dd >= 0 ? argv.slice(dd + 1) : [];
-    const { values } = parseArgs({
-      args: own,
-      options: {
-        kernel: { type: 'string', default: 'stock' },
-        variant: { type: 'string', default: 'default' },
-        vcpus: { type: 'string' },
-        mem: { type: 'string' },
-        disk: { type: 'string', multiple: true },
-        append: { type: 'string', multiple: true },
-        timeout: { type: 'string' },
-        keep: { type: 'boolean', default: false },
-        gdb: { type: 'string' },
-        bench: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
+    const parsed = parseCommandArgs(
+      {
+        args: own,
+        options: {
+          kernel: { type: 'string', default: 'stock' },
+          variant: { type: 'string', default: 'default' },
+          vcpus: { type: 'string' },
+          mem: { type: 'string' },
+          disk: { type: 'string', multiple: true },
+          append: { type: 'string', multiple: true },
+          timeout: { type: 'string' },
+          keep: { type: 'boolean', default: false },
+          gdb: { type: 'string' },
+          bench: { type: 'string' },
+          help: { type: 'boolean', short: 'h', default: false },
+        },
       },
-    });
-    if (values.help) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
+      usage,
+    );
+    if (!parsed) return 0;
+    const { values } = parsed;
     if (values.variant !== 'default' && values.variant !== 'debug') throw new UserError('--variant must be default or debug', { details: [usage] });
     const { bzImage } = await resolveKernel(values.kernel ?? 'stock', values.variant);
     const image = await buildImage();

@@ -1,5 +1,6 @@
 // Every command answers --help without doing anything, and rejects an unknown
-// option as a user error (exit 2), never as an internal error.
+// option as a user error (exit 2) that shows the command's usage, never as an
+// internal error.
 import test from 'ava';
 import { execa } from 'execa';
 import { commands } from '../../scripts/commands/index.ts';
@@ -14,6 +15,7 @@ for (const name of Object.keys(commands)) {
     const bad = await execa('node', [...cli, name, '--no-such-option'], { reject: false });
     t.is(bad.exitCode, 2, bad.stdout);
     t.regex(bad.stderr, /uringlet: user-error: /);
+    t.regex(bad.stderr, new RegExp(`usage: uringlet ${name}\\b`));
     t.notRegex(bad.stderr, /internal error/);
   });
 }
