@@ -22,12 +22,14 @@ type KernelName = 'stock' | 'uringlet';
 const debugTimeoutScale = 8;
 
 const usage = `usage: uringlet peer-suite [--kernel stock|uringlet|both] [--variant default|debug]
-                           [--test NAME]... [--knob 1|2] [--timeout-scale X]
+                           [--test NAME]... [--knob 1|2] [--timeout-scale X] [--repeat N]
   Runs liburing's own tests (tests/liburing/suite.json) on each kernel, uringlet forced
   by kernel.io_uring_uringlet_force (default: the suite's uringletKnob). Exit 1 if a test
   that passes on stock fails on uringlet, or a known failure is stale; 3 if the kernel
   crashed, hung or printed a report (each test during which one appeared is named).
-  --timeout-scale multiplies every test's timeout (default 1, on the debug variant ${debugTimeoutScale}).`;
+  --timeout-scale multiplies every test's timeout (default 1, on the debug variant ${debugTimeoutScale}).
+  --repeat N runs each test N times in a row per boot, for a test suspected flaky: a test
+  fails on a kernel if any run failed, and runs that disagree are reported with counts.`;
 
 const command: Command = {
   summary: "run liburing's own tests on stock and on uringlet (forced); fail if uringlet breaks one that passes on stock",
@@ -41,6 +43,7 @@ const command: Command = {
           test: { type: 'string', multiple: true },
           knob: { type: 'string' },
           'timeout-scale': { type: 'string' },
+          repeat: { type: 'string', default: '1' },
           help: { type: 'boolean', short: 'h', default: false },
         },
       },
@@ -57,6 +60,8 @@ const command: Command = {
     if (![1, 2].includes(knob)) throw new UserError('--knob must be 1 (forced, asynchronous SQ consumption) or 2 (forced, enter waits for consumption)');
     const timeoutScale = values['timeout-scale'] !== undefined ? Number(values['timeout-scale']) : variant === 'debug' ? debugTimeoutScale : 1;
     if (!Number.isFinite(timeoutScale) || timeoutScale <= 0) throw new UserError(`--timeout-scale needs a positive number, got '${values['timeout-scale']}'`);
+    const repeat = Number(values.repeat);
+    if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000) throw new UserError(`--repeat needs a whole number from 1 to 1000, got '${values.repeat}'`);
     const suite = await buildPeerSuite();
 
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -66,13 +71,14 @@ const command: Command = {
     const results: Partial<Record<KernelName, PeerTestResult[]>> = {};
     for (const k of kernels) {
       const build = await buildKernel({ kernel: k, variant });
-      log.info(`liburing ${suite.version}: ${values.test?.length ?? suite.tests.length} tests on ${k}/${variant}${k === 'uringlet' ? ` (kernel.io_uring_uringlet_force=${knob})` : ''}`);
+      log.info(`liburing ${suite.version}: ${values.test?.length ?? suite.tests.length} tests${repeat > 1 ? ` x ${repeat} runs` : ''} on ${k}/${variant}${k === 'uringlet' ? ` (kernel.io_uring_uringlet_force=${knob})` : ''}`);
       const r = await withVm({ kernel: build.bzImage, runDir: join(paths.runs(), `peer-${process.pid}-${k}`), ...(variant === 'debug' ? { bootTimeoutMs: 300000, debugKernel: true } : {}) }, async (vm) => {
         const guest = guestOf(vm);
         const out = await runPeerSuite(guest, suite, {
           knob: k === 'uringlet' ? knob : 0,
           spec,
           timeoutScale,
+          repeat,
           console: { mark: () => vm.consoleMark(), report: (since) => vm.crash(since)?.title ?? null },
           ...(values.test !== undefined ? { only: values.test } : {}),
           progress: (done, total, name, status, consoleReport) => {
@@ -94,16 +100,21 @@ const command: Command = {
 
     const failing = (rs: PeerTestResult[]) => rs.filter((r) => r.status === 'fail' || r.status === 'timeout' || r.status === 'hang');
     let exit = 0;
-    const summary: Record<string, unknown> = { liburing: suite.version, variant, knob, kernels, results };
+    const summary: Record<string, unknown> = { liburing: suite.version, variant, knob, repeat, kernels, results };
     if (results.stock !== undefined && results.uringlet !== undefined) {
       const v = peerVerdict(results.stock, results.uringlet, spec);
       summary.verdict = v;
       process.stdout.write(`\nliburing ${suite.version} peer suite (${variant}): ${v.passedBoth} pass on both kernels\n`);
+      const runs = (n: string, k: KernelName): string => {
+        const f = v.failures[n]?.[k];
+        return f !== undefined && f.runs > 1 ? ` (${f.failed} of ${f.runs} runs failed)` : '';
+      };
       for (const n of v.regressions) {
-        const u = results.uringlet.find((r) => r.name === n);
+        const failed = results.uringlet.filter((r) => r.name === n && r.status !== 'pass' && r.status !== 'skip' && r.status !== 'not-run');
         const s = results.stock.find((r) => r.name === n);
-        process.stdout.write(`  REGRESSION ${n}: stock ${s?.status}, uringlet ${u?.status}\n${(u?.tail ?? []).map((l) => `      ${l}\n`).join('')}`);
+        process.stdout.write(`  REGRESSION ${n}: stock ${s?.status}${runs(n, 'stock')}, uringlet ${failed[0]?.status}${runs(n, 'uringlet')}\n${(failed[0]?.tail ?? []).map((l) => `      ${l}\n`).join('')}`);
       }
+      for (const f of v.flaky) process.stdout.write(`  flaky on ${f.kernel}: ${f.name} failed ${f.failed} of ${f.runs} runs\n`);
       for (const k of v.known) process.stdout.write(`  known (fails on stock too) ${k.name}: ${k.reason}\n`);
       for (const n of v.unlistedStockFailures) process.stdout.write(`  fails on both kernels, not in tests/liburing/suite.json knownFailures: ${n}\n`);
       for (const n of v.staleKnown) process.stdout.write(`  STALE known failure ${n}: passes on stock, remove it from knownFailures\n`);

@@ -27,6 +27,8 @@ export interface PeerTestResult {
   tail: string[];
   /** Title of a kernel report (splat) that appeared on the console while the test ran. */
   console?: string;
+  /** With --repeat: which run of the test this is (1-based) and how many there were. */
+  run?: { index: number; of: number };
 }
 
 export interface SuiteSpec {
@@ -120,18 +122,66 @@ export interface PeerVerdict {
   skipMismatch: string[];
   passedBoth: number;
   /**
+   * With repeated runs: tests that failed in some runs of a kernel and passed
+   * in others. A test counts as failing on a kernel if any run failed.
+   */
+  flaky: { name: string; kernel: 'stock' | 'uringlet'; failed: number; runs: number }[];
+  /** Failed and total runs per test that failed anywhere, for the report. */
+  failures: Record<string, { stock: { failed: number; runs: number }; uringlet: { failed: number; runs: number } }>;
+  /**
    * Passing on both, but uringlet took at least twice as long and 2 s more:
    * not a failure, a cost to report (slowest ratio first).
    */
   slower: { name: string; stockSec: number; uringletSec: number; ratio: number }[];
 }
 
-/** Pure: compare the two kernels' results. */
+/** One test's runs on one kernel (several with --repeat). */
+interface Tally {
+  name: string;
+  /** The worst status: any failing run, else pass if one passed, else skip, else not-run. */
+  status: PeerStatus;
+  runs: number;
+  failed: number;
+  passed: number;
+  /** Mean seconds over the runs. */
+  seconds: number;
+}
+
+/** Pure: one kernel's results by test, in first-seen order. */
+export function tallyRuns(results: PeerTestResult[]): Map<string, Tally> {
+  const out = new Map<string, Tally>();
+  for (const r of results) {
+    const t = out.get(r.name) ?? { name: r.name, status: 'not-run', runs: 0, failed: 0, passed: 0, seconds: 0 };
+    if (r.status !== 'not-run') {
+      t.seconds = (t.seconds * t.runs + r.seconds) / (t.runs + 1);
+      t.runs++;
+    }
+    if (bad(r.status)) t.failed++;
+    if (r.status === 'pass') t.passed++;
+    if (!bad(t.status) && (bad(r.status) || (r.status === 'pass' && t.status !== 'pass') || (r.status === 'skip' && t.status === 'not-run'))) t.status = r.status;
+    out.set(r.name, t);
+  }
+  return out;
+}
+
+/** Pure: compare the two kernels' results (several runs per test are tallied). */
 export function peerVerdict(stock: PeerTestResult[], uringlet: PeerTestResult[], spec: SuiteSpec): PeerVerdict {
-  const s = new Map(stock.map((r) => [r.name, r.status]));
-  const v: PeerVerdict = { regressions: [], known: [], unlistedStockFailures: [], staleKnown: [], skipMismatch: [], passedBoth: 0, slower: [] };
-  const stockSec = new Map(stock.map((x) => [x.name, x.seconds]));
-  for (const r of uringlet) {
+  const stockRuns = tallyRuns(stock);
+  const uringletRuns = tallyRuns(uringlet);
+  const s = new Map([...stockRuns.values()].map((t) => [t.name, t.status]));
+  const v: PeerVerdict = { regressions: [], known: [], unlistedStockFailures: [], staleKnown: [], skipMismatch: [], passedBoth: 0, slower: [], flaky: [], failures: {} };
+  const stockSec = new Map([...stockRuns.values()].map((x) => [x.name, x.seconds]));
+  for (const [kernel, runs] of [['stock', stockRuns], ['uringlet', uringletRuns]] as const) {
+    for (const t of runs.values()) if (t.failed > 0 && t.passed > 0) v.flaky.push({ name: t.name, kernel, failed: t.failed, runs: t.runs });
+  }
+  for (const name of new Set([...stockRuns.keys(), ...uringletRuns.keys()])) {
+    const st = stockRuns.get(name);
+    const ut = uringletRuns.get(name);
+    if ((st?.failed ?? 0) + (ut?.failed ?? 0) > 0) {
+      v.failures[name] = { stock: { failed: st?.failed ?? 0, runs: st?.runs ?? 0 }, uringlet: { failed: ut?.failed ?? 0, runs: ut?.runs ?? 0 } };
+    }
+  }
+  for (const r of uringletRuns.values()) {
     const st = s.get(r.name);
     if (st === undefined || st === 'not-run' || r.status === 'not-run') continue;
     if (bad(r.status) && !bad(st)) v.regressions.push(r.name);
@@ -160,7 +210,8 @@ export function toTap(results: PeerTestResult[], header: string): string {
   results.forEach((r, i) => {
     const ok = r.status === 'pass' || r.status === 'skip' || r.status === 'not-run';
     const directive = r.status === 'skip' || r.status === 'not-run' ? ` # SKIP ${r.status}` : r.status === 'pass' ? '' : ` # ${r.status} (exit ${r.exitCode ?? 'none'}, ${r.seconds.toFixed(1)} s)`;
-    out.push(`${ok ? 'ok' : 'not ok'} ${i + 1} - ${r.name}${directive}`);
+    const run = r.run !== undefined ? ` (run ${r.run.index}/${r.run.of})` : '';
+    out.push(`${ok ? 'ok' : 'not ok'} ${i + 1} - ${r.name}${run}${directive}`);
     if (!ok) for (const l of r.tail) out.push(`#   ${l}`);
     if (r.console !== undefined) out.push(`#   console while it ran: ${r.console}`);
   });
@@ -269,6 +320,8 @@ export interface RunPeerOptions {
   progress?: (done: number, total: number, name: string, status: PeerStatus, consoleReport?: string) => void;
   /** Multiplies every test's timeout (a debug kernel under TCG is many times slower). */
   timeoutScale?: number;
+  /** Runs of each test, one after the other in the same boot (default 1): for a test suspected flaky. */
+  repeat?: number;
   /**
    * The VM's console, to name the test during which a kernel report appeared
    * (the run fails on it anyway; this says which test to rerun).
@@ -300,10 +353,12 @@ export async function runPeerSuite(g: PeerGuest, built: BuiltPeerSuite, opts: Ru
   }
   const results: PeerTestResult[] = [];
   let dead: unknown;
-  for (const [i, name] of names.entries()) {
+  const repeat = opts.repeat ?? 1;
+  const todo = names.flatMap((name) => Array.from({ length: repeat }, (_, k) => ({ name, run: repeat > 1 ? { index: k + 1, of: repeat } : undefined })));
+  for (const [i, { name, run }] of todo.entries()) {
     const why = opts.spec.notRun[name];
     if (dead !== undefined || why !== undefined) {
-      results.push({ name, status: 'not-run', exitCode: null, seconds: 0, tail: [why ?? 'the guest stopped answering after an earlier test'] });
+      results.push({ name, status: 'not-run', exitCode: null, seconds: 0, tail: [why ?? 'the guest stopped answering after an earlier test'], ...(run !== undefined ? { run } : {}) });
       continue;
     }
     const t = Math.ceil(testTimeoutSec(opts.spec, name) * (opts.timeoutScale ?? 1));
@@ -325,9 +380,10 @@ export async function runPeerSuite(g: PeerGuest, built: BuiltPeerSuite, opts: Ru
     }
     const splat = mark === undefined ? null : (opts.console?.report(mark) ?? null);
     if (splat !== null) r.console = splat;
+    if (run !== undefined) r.run = run;
     results.push(r);
     opts.log?.(`${name}: ${r.status} (${r.seconds.toFixed(1)} s)${r.status === 'pass' || r.status === 'skip' ? '' : '\n  ' + r.tail.join('\n  ')}`);
-    opts.progress?.(i + 1, names.length, name, r.status, r.console);
+    opts.progress?.(i + 1, todo.length, name, r.status, r.console);
   }
   if (opts.knob > 0 && dead === undefined) await g.exec(`echo 0 > ${knobPath}`, { timeoutSec: 10 }).catch(() => undefined);
   if (dead !== undefined) throw dead;

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { UserError } from '../../scripts/lib/errors.ts';
-import { classify, parseSuiteSpec, peerVerdict, specFile, testTimeoutSec, toTap, type PeerStatus, type PeerTestResult, type SuiteSpec } from '../../scripts/lib/liburing-suite.ts';
+import { classify, parseSuiteSpec, peerVerdict, specFile, tallyRuns, testTimeoutSec, toTap, type PeerStatus, type PeerTestResult, type SuiteSpec } from '../../scripts/lib/liburing-suite.ts';
 
 const r = (name: string, status: PeerStatus): PeerTestResult => ({ name, status, exitCode: status === 'pass' ? 0 : status === 'hang' ? null : 1, seconds: 0.5, tail: [`${name} said ${status}`] });
 const spec = (known: Record<string, string> = {}): SuiteSpec => ({ timeoutSec: 60, uringletKnob: 2, notRun: {}, knownFailures: known, slowTests: {}, quick: [] });
@@ -79,4 +79,34 @@ test('verdict: passing on both but at least 2x and 2 s slower on uringlet is rep
   const v = peerVerdict([at('a.t', 10), at('b.t', 0.5), at('c.t', 1), at('d.t', 14)], [at('a.t', 15), at('b.t', 1.9), at('c.t', 10), at('d.t', 50)], spec());
   t.deepEqual(v.slower.map((x) => x.name), ['c.t', 'd.t']);
   t.is(v.passedBoth, 4);
+});
+
+test('verdict with repeated runs: a test fails on a kernel if any run failed; mixed runs are flaky, with counts', (t) => {
+  const runs = (name: string, ...st: PeerStatus[]): PeerTestResult[] => st.map((s, i) => ({ ...r(name, s), run: { index: i + 1, of: st.length } }));
+  const stock = [...runs('a.t', 'pass', 'pass', 'pass'), ...runs('b.t', 'pass', 'fail', 'pass'), ...runs('c.t', 'pass', 'pass', 'pass')];
+  const uring = [...runs('a.t', 'pass', 'timeout', 'pass'), ...runs('b.t', 'pass', 'pass', 'pass'), ...runs('c.t', 'pass', 'pass', 'pass')];
+  const v = peerVerdict(stock, uring, spec());
+  t.deepEqual(v.regressions, ['a.t']);
+  t.deepEqual(v.flaky, [
+    { name: 'b.t', kernel: 'stock', failed: 1, runs: 3 },
+    { name: 'a.t', kernel: 'uringlet', failed: 1, runs: 3 },
+  ]);
+  t.deepEqual(v.failures['a.t'], { stock: { failed: 0, runs: 3 }, uringlet: { failed: 1, runs: 3 } });
+  t.is(v.failures['c.t'], undefined);
+  t.is(v.passedBoth, 1);
+  // b.t failed once on stock: not a regression of the series, and not "passing on both"
+  t.false(v.regressions.includes('b.t'));
+});
+
+test('tallyRuns: worst status, mean seconds over the runs that ran', (t) => {
+  const m = tallyRuns([{ ...r('a.t', 'pass'), seconds: 1 }, { ...r('a.t', 'fail'), seconds: 3 }, { ...r('a.t', 'pass'), seconds: 2 }, r('b.t', 'skip'), r('c.t', 'not-run')]);
+  t.like(m.get('a.t'), { status: 'fail', runs: 3, failed: 1, passed: 2, seconds: 2 });
+  t.like(m.get('b.t'), { status: 'skip', runs: 1, failed: 0 });
+  t.like(m.get('c.t'), { status: 'not-run', runs: 0 });
+});
+
+test('TAP: repeated runs are numbered in the test line', (t) => {
+  const lines = toTap([{ ...r('a.t', 'pass'), run: { index: 1, of: 2 } }, { ...r('a.t', 'fail'), run: { index: 2, of: 2 } }], 'x').trim().split('\n');
+  t.is(lines[3], 'ok 1 - a.t (run 1/2)');
+  t.regex(lines[4] ?? '', /^not ok 2 - a\.t \(run 2\/2\) # fail/);
 });
