@@ -2,6 +2,8 @@
 // kernel with the guest image; run CMD over SSH (its exit code becomes ours)
 // or, without CMD, open an interactive shell with the system ssh client.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type Command, parseCommandArgs } from './types.ts';
@@ -11,8 +13,22 @@ import { resolveKernel } from '../lib/kernels.ts';
 import { bootVm, withVm, type BootOptions, type BootTimings, type Vm } from '../lib/vm.ts';
 
 const usage = `usage: uringlet vm --kernel stock|uringlet|PATH [--variant default|debug] [--vcpus N] [--mem MiB]
-                   [--disk MiB]... [--append ARG]... [--timeout SEC] [--keep] [--gdb PORT] [-- CMD...]
-       uringlet vm --kernel ... --bench N      boot N times, print the boot time breakdown (median)`;
+                   [--disk MiB]... [--append ARG]... [--put LOCAL[:REMOTE]]... [--timeout SEC] [--keep]
+                   [--gdb PORT] [-- CMD...]
+       uringlet vm --kernel ... --bench N      boot N times, print the boot time breakdown (median)
+  --put copies a file or directory into the guest before CMD runs (default: /root/<name>),
+  e.g. a reproducer built on the host.`;
+
+/** Pure: a --put argument, LOCAL or LOCAL:REMOTE (REMOTE absolute; default /root/<basename>). */
+export function parsePut(arg: string): { local: string; remote: string } {
+  const i = arg.lastIndexOf(':');
+  const local = i > 0 ? arg.slice(0, i) : arg;
+  const remote = i > 0 ? arg.slice(i + 1) : `/root/${basename(local)}`;
+  if (local === '' || basename(local) === '') throw new UserError(`--put needs a local file, got '${arg}'`, { details: [usage] });
+  if (!remote.startsWith('/')) throw new UserError(`--put: the guest path must be absolute, got '${remote}'`, { details: [usage] });
+  if (!existsSync(local)) throw new UserError(`--put: ${local} does not exist`);
+  return { local, remote };
+}
 
 function num(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
@@ -69,6 +85,7 @@ const command: Command = {
           mem: { type: 'string' },
           disk: { type: 'string', multiple: true },
           append: { type: 'string', multiple: true },
+          put: { type: 'string', multiple: true },
           timeout: { type: 'string' },
           keep: { type: 'boolean', default: false },
           gdb: { type: 'string' },
@@ -88,6 +105,7 @@ const command: Command = {
     const memMiB = num(values.mem, '--mem');
     const timeout = num(values.timeout, '--timeout');
     const gdbPort = num(values.gdb, '--gdb');
+    const puts = (values.put ?? []).map(parsePut);
     const opts: BootOptions = {
       kernel: bzImage, image, dataDisks, keepRunDir: values.keep ?? false, debugKernel: values.variant === 'debug',
       ...(vcpus !== undefined ? { vcpus } : {}),
@@ -101,6 +119,7 @@ const command: Command = {
     return withVm(
       opts,
       async (vm) => {
+        for (const p of puts) await vm.push(p.local, p.remote);
         if (guestCmd.length === 0) return interactive(vm);
         // One argument is taken as a shell command line; several are joined like ssh does.
         const r = await vm.exec(guestCmd.join(' '), {

@@ -19,3 +19,12 @@ for (const name of Object.keys(commands)) {
     t.notRegex(bad.stderr, /internal error/);
   });
 }
+
+test('vm --put: LOCAL goes to /root/<name>, LOCAL:REMOTE where asked; a relative guest path or a missing file is a user error', async (t) => {
+  const { parsePut } = await import('../../scripts/commands/vm.ts');
+  const { UserError } = await import('../../scripts/lib/errors.ts');
+  t.deepEqual(parsePut('package.json'), { local: 'package.json', remote: '/root/package.json' });
+  t.deepEqual(parsePut('tests/unit:/tmp/u'), { local: 'tests/unit', remote: '/tmp/u' });
+  t.throws(() => parsePut('package.json:tmp/x'), { instanceOf: UserError, message: /absolute/ });
+  t.throws(() => parsePut('no-such-file-here'), { instanceOf: UserError, message: /does not exist/ });
+});
