@@ -98,6 +98,8 @@ const command: Command = {
     if (!parsed) return 0;
     const { values } = parsed;
     if (values.variant !== 'default' && values.variant !== 'debug') throw new UserError('--variant must be default or debug', { details: [usage] });
+    // checked before the kernel and the image are built
+    const puts = (values.put ?? []).map(parsePut);
     const { bzImage } = await resolveKernel(values.kernel ?? 'stock', values.variant);
     const image = await buildImage();
     const dataDisks = (values.disk ?? []).map((d, i) => ({ name: `data${i}`, sizeMiB: num(d, '--disk') ?? 0 }));
@@ -105,7 +107,6 @@ const command: Command = {
     const memMiB = num(values.mem, '--mem');
     const timeout = num(values.timeout, '--timeout');
     const gdbPort = num(values.gdb, '--gdb');
-    const puts = (values.put ?? []).map(parsePut);
     const opts: BootOptions = {
       kernel: bzImage, image, dataDisks, keepRunDir: values.keep ?? false, debugKernel: values.variant === 'debug',
       ...(vcpus !== undefined ? { vcpus } : {}),
