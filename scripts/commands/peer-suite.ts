@@ -110,7 +110,7 @@ const command: Command = {
         return f !== undefined && f.runs > 1 ? ` (${f.failed} of ${f.runs} runs failed)` : '';
       };
       for (const n of v.regressions) {
-        const failed = results.uringlet.filter((r) => r.name === n && r.status !== 'pass' && r.status !== 'skip' && r.status !== 'not-run');
+        const failed = failing(results.uringlet).filter((r) => r.name === n);
         const s = results.stock.find((r) => r.name === n);
         process.stdout.write(`  REGRESSION ${n}: stock ${s?.status}${runs(n, 'stock')}, uringlet ${failed[0]?.status}${runs(n, 'uringlet')}\n${(failed[0]?.tail ?? []).map((l) => `      ${l}\n`).join('')}`);
       }

@@ -168,9 +168,7 @@ export function tallyRuns(results: PeerTestResult[]): Map<string, Tally> {
 export function peerVerdict(stock: PeerTestResult[], uringlet: PeerTestResult[], spec: SuiteSpec): PeerVerdict {
   const stockRuns = tallyRuns(stock);
   const uringletRuns = tallyRuns(uringlet);
-  const s = new Map([...stockRuns.values()].map((t) => [t.name, t.status]));
   const v: PeerVerdict = { regressions: [], known: [], unlistedStockFailures: [], staleKnown: [], skipMismatch: [], passedBoth: 0, slower: [], flaky: [], failures: {} };
-  const stockSec = new Map([...stockRuns.values()].map((x) => [x.name, x.seconds]));
   for (const [kernel, runs] of [['stock', stockRuns], ['uringlet', uringletRuns]] as const) {
     for (const t of runs.values()) if (t.failed > 0 && t.passed > 0) v.flaky.push({ name: t.name, kernel, failed: t.failed, runs: t.runs });
   }
@@ -182,7 +180,7 @@ export function peerVerdict(stock: PeerTestResult[], uringlet: PeerTestResult[],
     }
   }
   for (const r of uringletRuns.values()) {
-    const st = s.get(r.name);
+    const st = stockRuns.get(r.name)?.status;
     if (st === undefined || st === 'not-run' || r.status === 'not-run') continue;
     if (bad(r.status) && !bad(st)) v.regressions.push(r.name);
     else if (bad(r.status) && bad(st)) {
@@ -191,13 +189,13 @@ export function peerVerdict(stock: PeerTestResult[], uringlet: PeerTestResult[],
       else v.unlistedStockFailures.push(r.name);
     } else if (r.status === 'pass' && st === 'pass') {
       v.passedBoth++;
-      const ss = stockSec.get(r.name) ?? 0;
+      const ss = stockRuns.get(r.name)?.seconds ?? 0;
       if (r.seconds >= 2 * ss && r.seconds - ss >= 2) v.slower.push({ name: r.name, stockSec: ss, uringletSec: r.seconds, ratio: r.seconds / Math.max(ss, 0.01) });
     }
     if ((r.status === 'skip') !== (st === 'skip') && !bad(r.status) && !bad(st)) v.skipMismatch.push(r.name);
   }
   for (const name of Object.keys(spec.knownFailures)) {
-    const st = s.get(name);
+    const st = stockRuns.get(name)?.status;
     if (st !== undefined && !bad(st)) v.staleKnown.push(name);
   }
   v.slower.sort((a, b) => b.ratio - a.ratio);
