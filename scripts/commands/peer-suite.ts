@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { type Command, parseCommandArgs } from './types.ts';
 import { UserError } from '../lib/errors.ts';
 import { buildKernel } from '../lib/kbuild.ts';
-import { buildPeerSuite, loadSuiteSpec, peerVerdict, runPeerSuite, toTap, type PeerTestResult } from '../lib/liburing-suite.ts';
+import { buildPeerSuite, flakyEntry, flakyOverrideRuns, loadSuiteSpec, peerVerdict, runPeerSuite, toTap, type PeerTestResult } from '../lib/liburing-suite.ts';
 import { log } from '../lib/log.ts';
 import { writeJsonAtomic } from '../lib/atomic.ts';
 import { paths } from '../lib/paths.ts';
@@ -25,7 +25,8 @@ const usage = `usage: uringlet peer-suite [--kernel stock|uringlet|both] [--vari
                            [--test NAME]... [--knob 1|2] [--timeout-scale X] [--repeat N]
   Runs liburing's own tests (tests/liburing/suite.json) on each kernel, uringlet forced
   by kernel.io_uring_uringlet_force (default: the suite's uringletKnob). Exit 1 if a test
-  that passes on stock fails on uringlet, or a known failure is stale; 3 if the kernel
+  that passes on stock fails on uringlet (a test in flakyTests is reported, not counted,
+  unless it failed every one of ${flakyOverrideRuns}+ runs), or a known failure is stale; 3 if the kernel
   crashed, hung or printed a report (each test during which one appeared is named).
   --timeout-scale multiplies every test's timeout (default 1, on the debug variant ${debugTimeoutScale}).
   --repeat N runs each test N times in a row per boot, for a test suspected flaky: a test
@@ -102,7 +103,7 @@ const command: Command = {
     let exit = 0;
     const summary: Record<string, unknown> = { liburing: suite.version, variant, knob, repeat, kernels, results };
     if (results.stock !== undefined && results.uringlet !== undefined) {
-      const v = peerVerdict(results.stock, results.uringlet, spec);
+      const v = peerVerdict(results.stock, results.uringlet, spec, variant);
       summary.verdict = v;
       process.stdout.write(`\nliburing ${suite.version} peer suite (${variant}): ${v.passedBoth} pass on both kernels\n`);
       const runs = (n: string, k: KernelName): string => {
@@ -115,6 +116,9 @@ const command: Command = {
         process.stdout.write(`  REGRESSION ${n}: stock ${s?.status}${runs(n, 'stock')}, uringlet ${failed[0]?.status}${runs(n, 'uringlet')}\n${(failed[0]?.tail ?? []).map((l) => `      ${l}\n`).join('')}`);
       }
       for (const f of v.flaky) process.stdout.write(`  flaky on ${f.kernel}: ${f.name} failed ${f.failed} of ${f.runs} runs\n`);
+      for (const f of v.flakyListed) {
+        process.stdout.write(`  FLAKY (listed, not a regression) ${f.name}: uringlet failed ${f.uringlet.failed} of ${f.uringlet.runs} runs, stock ${f.stock.failed} of ${f.stock.runs}; ${f.reason}\n`);
+      }
       for (const k of v.known) process.stdout.write(`  known (fails on stock too) ${k.name}: ${k.reason}\n`);
       for (const n of v.unlistedStockFailures) process.stdout.write(`  fails on both kernels, not in tests/liburing/suite.json knownFailures: ${n}\n`);
       for (const n of v.staleKnown) process.stdout.write(`  STALE known failure ${n}: passes on stock, remove it from knownFailures\n`);
@@ -125,8 +129,10 @@ const command: Command = {
       for (const [k, rs] of Object.entries(results)) {
         for (const r of failing(rs)) {
           const known = spec.knownFailures[r.name];
-          process.stdout.write(`  ${k} ${r.name}: ${r.status}${known !== undefined ? ` (known: ${known})` : ''}\n`);
-          if (known === undefined) exit = 1;
+          const flaky = flakyEntry(spec, r.name, variant);
+          const why = known !== undefined ? ` (known: ${known})` : flaky !== undefined ? ` (listed flaky: ${flaky.reason})` : '';
+          process.stdout.write(`  ${k} ${r.name}: ${r.status}${why}\n`);
+          if (known === undefined && flaky === undefined) exit = 1;
         }
       }
     }

@@ -39,14 +39,26 @@ export interface SuiteSpec {
   knownFailures: Record<string, string>;
   /** Tests given a longer timeout than timeoutSec on both kernels, each with its reason. */
   slowTests: Record<string, { timeoutSec: number; reason: string }>;
+  /**
+   * Tests seen failing now and then on stock as well (on the variants given,
+   * all if none): a failure on uringlet alone is reported, not counted as a
+   * regression, unless every one of at least 3 runs failed on uringlet.
+   */
+  flakyTests: Record<string, { reason: string; variants?: string[] }>;
   /** The subset `compare` runs outside the nightly profile. */
   quick: string[];
 }
+
+/** Fewest runs in which "failed every time" outweighs a flaky entry. */
+export const flakyOverrideRuns = 3;
 
 /** A test's timeout: its slowTests entry, else the suite's. */
 export const testTimeoutSec = (spec: SuiteSpec, name: string): number => spec.slowTests[name]?.timeoutSec ?? spec.timeoutSec;
 
 export const specFile = (): string => join(paths.tests(), 'liburing', 'suite.json');
+
+const spec0KnownHas = (o: Record<string, unknown>, name: string): boolean =>
+  typeof o.knownFailures === 'object' && o.knownFailures !== null && Object.hasOwn(o.knownFailures, name);
 
 /** Pure: validate tests/liburing/suite.json. */
 export function parseSuiteSpec(text: string, file = 'suite.json'): SuiteSpec {
@@ -84,11 +96,26 @@ export function parseSuiteSpec(text: string, file = 'suite.json'): SuiteSpec {
     if (typeof e.reason !== 'string' || e.reason.trim().length < 10) throw new UserError(`${file}: slowTests: '${name}' needs a reason (a sentence)`);
     slowTests[name] = { timeoutSec: e.timeoutSec, reason: e.reason };
   }
+  const flakyRaw = o.flakyTests ?? {};
+  if (typeof flakyRaw !== 'object' || flakyRaw === null || Array.isArray(flakyRaw)) throw new UserError(`${file}: flakyTests must map test names to {reason, variants?}`);
+  const flakyTests: SuiteSpec['flakyTests'] = {};
+  for (const [name, v] of Object.entries(flakyRaw)) {
+    if (!/^[\w.-]+\.t$/.test(name)) throw new UserError(`${file}: flakyTests: '${name}' is not a liburing test name (like accept.t)`);
+    const e = v as Record<string, unknown> | null;
+    if (typeof e !== 'object' || e === null || typeof e.reason !== 'string' || e.reason.trim().length < 10) {
+      throw new UserError(`${file}: flakyTests: '${name}' needs a reason (a sentence saying where it failed on stock)`);
+    }
+    if (e.variants !== undefined && (!Array.isArray(e.variants) || e.variants.length === 0 || !e.variants.every((x) => x === 'default' || x === 'debug'))) {
+      throw new UserError(`${file}: flakyTests: '${name}': variants must be a non-empty list of default and debug`);
+    }
+    if (spec0KnownHas(o, name)) throw new UserError(`${file}: '${name}' is in both knownFailures and flakyTests: a test fails always or now and then, not both`);
+    flakyTests[name] = { reason: e.reason, ...(e.variants !== undefined ? { variants: e.variants as string[] } : {}) };
+  }
   const quick = o.quick ?? [];
   if (!Array.isArray(quick) || !quick.every((q): q is string => typeof q === 'string' && /^[\w.-]+\.t$/.test(q))) {
     throw new UserError(`${file}: quick must be a list of liburing test names (like nop.t)`);
   }
-  const spec = { timeoutSec: num('timeoutSec', 60), uringletKnob: num('uringletKnob', 2), notRun: reasons('notRun'), knownFailures: reasons('knownFailures'), slowTests, quick };
+  const spec = { timeoutSec: num('timeoutSec', 60), uringletKnob: num('uringletKnob', 2), notRun: reasons('notRun'), knownFailures: reasons('knownFailures'), slowTests, flakyTests, quick };
   if (spec.timeoutSec < 1) throw new UserError(`${file}: timeoutSec must be at least 1`);
   if (spec.uringletKnob < 1 || spec.uringletKnob > 2) throw new UserError(`${file}: uringletKnob must be 1 or 2`);
   return spec;
@@ -126,6 +153,11 @@ export interface PeerVerdict {
    * in others. A test counts as failing on a kernel if any run failed.
    */
   flaky: { name: string; kernel: 'stock' | 'uringlet'; failed: number; runs: number }[];
+  /**
+   * Failing on uringlet and listed in flakyTests for this variant: reported
+   * with the runs and the reason, not a regression (see flakyOverrideRuns).
+   */
+  flakyListed: { name: string; reason: string; stock: { failed: number; runs: number }; uringlet: { failed: number; runs: number } }[];
   /** Failed and total runs per test that failed anywhere, for the report. */
   failures: Record<string, { stock: { failed: number; runs: number }; uringlet: { failed: number; runs: number } }>;
   /**
@@ -164,11 +196,17 @@ export function tallyRuns(results: PeerTestResult[]): Map<string, Tally> {
   return out;
 }
 
+/** Pure: the flakyTests entry that applies to `name` on `variant`, if any. */
+export function flakyEntry(spec: SuiteSpec, name: string, variant: string): { reason: string } | undefined {
+  const e = spec.flakyTests[name];
+  return e !== undefined && (e.variants === undefined || e.variants.includes(variant)) ? e : undefined;
+}
+
 /** Pure: compare the two kernels' results (several runs per test are tallied). */
-export function peerVerdict(stock: PeerTestResult[], uringlet: PeerTestResult[], spec: SuiteSpec): PeerVerdict {
+export function peerVerdict(stock: PeerTestResult[], uringlet: PeerTestResult[], spec: SuiteSpec, variant = 'default'): PeerVerdict {
   const stockRuns = tallyRuns(stock);
   const uringletRuns = tallyRuns(uringlet);
-  const v: PeerVerdict = { regressions: [], known: [], unlistedStockFailures: [], staleKnown: [], skipMismatch: [], passedBoth: 0, slower: [], flaky: [], failures: {} };
+  const v: PeerVerdict = { regressions: [], known: [], unlistedStockFailures: [], staleKnown: [], skipMismatch: [], passedBoth: 0, slower: [], flaky: [], flakyListed: [], failures: {} };
   for (const [kernel, runs] of [['stock', stockRuns], ['uringlet', uringletRuns]] as const) {
     for (const t of runs.values()) if (t.failed > 0 && t.passed > 0) v.flaky.push({ name: t.name, kernel, failed: t.failed, runs: t.runs });
   }
@@ -182,6 +220,13 @@ export function peerVerdict(stock: PeerTestResult[], uringlet: PeerTestResult[],
   for (const r of uringletRuns.values()) {
     const st = stockRuns.get(r.name)?.status;
     if (st === undefined || st === 'not-run' || r.status === 'not-run') continue;
+    const flaky = flakyEntry(spec, r.name, variant);
+    // Failing in every one of several runs is not "now and then": the entry does not cover it.
+    const alwaysFailed = r.runs >= flakyOverrideRuns && r.failed === r.runs;
+    if (bad(r.status) && flaky !== undefined && !alwaysFailed) {
+      v.flakyListed.push({ name: r.name, reason: flaky.reason, stock: { failed: stockRuns.get(r.name)?.failed ?? 0, runs: stockRuns.get(r.name)?.runs ?? 0 }, uringlet: { failed: r.failed, runs: r.runs } });
+      continue;
+    }
     if (bad(r.status) && !bad(st)) v.regressions.push(r.name);
     else if (bad(r.status) && bad(st)) {
       const reason = spec.knownFailures[r.name];

@@ -3,10 +3,10 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { UserError } from '../../scripts/lib/errors.ts';
-import { classify, parseSuiteSpec, peerVerdict, specFile, tallyRuns, testTimeoutSec, toTap, type PeerStatus, type PeerTestResult, type SuiteSpec } from '../../scripts/lib/liburing-suite.ts';
+import { classify, flakyOverrideRuns, parseSuiteSpec, peerVerdict, specFile, tallyRuns, testTimeoutSec, toTap, type PeerStatus, type PeerTestResult, type SuiteSpec } from '../../scripts/lib/liburing-suite.ts';
 
 const r = (name: string, status: PeerStatus): PeerTestResult => ({ name, status, exitCode: status === 'pass' ? 0 : status === 'hang' ? null : 1, seconds: 0.5, tail: [`${name} said ${status}`] });
-const spec = (known: Record<string, string> = {}): SuiteSpec => ({ timeoutSec: 60, uringletKnob: 2, notRun: {}, knownFailures: known, slowTests: {}, quick: [] });
+const spec = (known: Record<string, string> = {}): SuiteSpec => ({ timeoutSec: 60, uringletKnob: 2, notRun: {}, knownFailures: known, slowTests: {}, flakyTests: {}, quick: [] });
 
 test('the checked-in spec parses, and every known failure has a reason', (t) => {
   const s = parseSuiteSpec(readFileSync(specFile(), 'utf8'));
@@ -49,6 +49,49 @@ test('verdict: a known failure that passes on stock is stale (the list may hold 
   const v = peerVerdict([r('a.t', 'pass')], [r('a.t', 'pass')], spec({ 'a.t': 'was said to fail on stock as well' }));
   t.deepEqual(v.staleKnown, ['a.t']);
   t.deepEqual(v.regressions, []);
+});
+
+test('spec: a flaky entry needs a reason, known variants, and cannot also be a known failure', (t) => {
+  const s = parseSuiteSpec('{"flakyTests": {"a.t": {"reason": "timed out 2 of 15 times on stock", "variants": ["debug"]}}}');
+  t.deepEqual(s.flakyTests, { 'a.t': { reason: 'timed out 2 of 15 times on stock', variants: ['debug'] } });
+  t.throws(() => parseSuiteSpec('{"flakyTests": {"a.t": {"reason": "x"}}}'), { instanceOf: UserError, message: /flakyTests: 'a.t' needs a reason/ });
+  t.throws(() => parseSuiteSpec('{"flakyTests": {"a.t": {"reason": "timed out on stock too", "variants": ["kasan"]}}}'), { instanceOf: UserError, message: /variants/ });
+  t.throws(() => parseSuiteSpec('{"flakyTests": {"a": {"reason": "timed out on stock too"}}}'), { instanceOf: UserError, message: /not a liburing test name/ });
+  t.throws(
+    () => parseSuiteSpec('{"knownFailures": {"a.t": "fails on stock too, always"}, "flakyTests": {"a.t": {"reason": "timed out on stock too"}}}'),
+    { instanceOf: UserError, message: /both knownFailures and flakyTests/ },
+  );
+});
+
+test('verdict: a listed flaky test failing on uringlet alone is reported, not a regression, on its variants only', (t) => {
+  const s: SuiteSpec = { ...spec(), flakyTests: { 'a.t': { reason: 'timed out 2 of 15 times on stock/debug', variants: ['debug'] } } };
+  const stock = [r('a.t', 'pass'), r('b.t', 'pass')];
+  const uring = [r('a.t', 'timeout'), r('b.t', 'pass')];
+  const debug = peerVerdict(stock, uring, s, 'debug');
+  t.deepEqual(debug.regressions, []);
+  t.deepEqual(debug.flakyListed, [{ name: 'a.t', reason: 'timed out 2 of 15 times on stock/debug', stock: { failed: 0, runs: 1 }, uringlet: { failed: 1, runs: 1 } }]);
+  t.is(debug.passedBoth, 1);
+  // Not listed for the default variant: there it counts.
+  const def = peerVerdict(stock, uring, s, 'default');
+  t.deepEqual(def.regressions, ['a.t']);
+  t.deepEqual(def.flakyListed, []);
+  // Failing on both kernels: still the flaky entry, not an unlisted stock failure.
+  const both = peerVerdict([r('a.t', 'fail')], [r('a.t', 'fail')], s, 'debug');
+  t.deepEqual(both.unlistedStockFailures, []);
+  t.is(both.flakyListed.length, 1);
+});
+
+test('verdict: a listed flaky test that fails every one of several runs on uringlet is a regression after all', (t) => {
+  const s: SuiteSpec = { ...spec(), flakyTests: { 'a.t': { reason: 'timed out 2 of 15 times on stock' } } };
+  const runs = (status: PeerStatus, n: number): PeerTestResult[] => Array.from({ length: n }, (_, i) => ({ ...r('a.t', status), run: { index: i + 1, of: n } }));
+  const always = peerVerdict(runs('pass', flakyOverrideRuns), runs('timeout', flakyOverrideRuns), s);
+  t.deepEqual(always.regressions, ['a.t']);
+  t.deepEqual(always.flakyListed, []);
+  const sometimes = peerVerdict(runs('pass', flakyOverrideRuns), [...runs('timeout', flakyOverrideRuns - 1), r('a.t', 'pass')], s);
+  t.deepEqual(sometimes.regressions, []);
+  t.is(sometimes.flakyListed[0]?.uringlet.failed, flakyOverrideRuns - 1);
+  // Below the threshold one failing run is not "always".
+  t.deepEqual(peerVerdict([r('a.t', 'pass')], [r('a.t', 'timeout')], s).regressions, []);
 });
 
 test('TAP: plan, skips as SKIP, failures with status and the test output as diagnostics', (t) => {
