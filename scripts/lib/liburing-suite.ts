@@ -57,7 +57,7 @@ export const testTimeoutSec = (spec: SuiteSpec, name: string): number => spec.sl
 
 export const specFile = (): string => join(paths.tests(), 'liburing', 'suite.json');
 
-const spec0KnownHas = (o: Record<string, unknown>, name: string): boolean =>
+const inRawKnownFailures = (o: Record<string, unknown>, name: string): boolean =>
   typeof o.knownFailures === 'object' && o.knownFailures !== null && Object.hasOwn(o.knownFailures, name);
 
 /** Pure: validate tests/liburing/suite.json. */
@@ -108,7 +108,7 @@ export function parseSuiteSpec(text: string, file = 'suite.json'): SuiteSpec {
     if (e.variants !== undefined && (!Array.isArray(e.variants) || e.variants.length === 0 || !e.variants.every((x) => x === 'default' || x === 'debug'))) {
       throw new UserError(`${file}: flakyTests: '${name}': variants must be a non-empty list of default and debug`);
     }
-    if (spec0KnownHas(o, name)) throw new UserError(`${file}: '${name}' is in both knownFailures and flakyTests: a test fails always or now and then, not both`);
+    if (inRawKnownFailures(o, name)) throw new UserError(`${file}: '${name}' is in both knownFailures and flakyTests: a test fails always or now and then, not both`);
     flakyTests[name] = { reason: e.reason, ...(e.variants !== undefined ? { variants: e.variants as string[] } : {}) };
   }
   const quick = o.quick ?? [];
