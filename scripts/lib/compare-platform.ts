@@ -16,7 +16,7 @@ import { readSeries } from './series.ts';
 import { buildGuestTests, runGuestTests } from './guest-tests.ts';
 import { withVm, type Vm } from './vm.ts';
 import { snapshotVcpus } from './hostsched.ts';
-import { buildPeerSuite, loadSuiteSpec, runPeerSuite, toTap, type PeerStatus } from './liburing-suite.ts';
+import { buildPeerSuite, flakyEntry, loadSuiteSpec, runPeerSuite, toTap, type PeerStatus } from './liburing-suite.ts';
 import type { BuiltKernel, Guest, KernelName, Platform, SuiteRunner } from './compare-run.ts';
 import type { TestSuiteResult } from './results.ts';
 
@@ -99,7 +99,10 @@ function liburingSuite(which: 'all' | 'quick'): SuiteRunner {
       arm: ctx.arm,
       variant: ctx.variant,
       state: 'ran',
-      tests: results.map((r) => ({ name: r.name, status: peerStatus(r.status), runs: 1, fails: peerStatus(r.status) === 'fail' ? 1 : 0 })),
+      tests: results.map((r) => {
+        const flaky = flakyEntry(spec, r.name, ctx.variant);
+        return { name: r.name, status: peerStatus(r.status), runs: 1, fails: peerStatus(r.status) === 'fail' ? 1 : 0, ...(flaky !== undefined ? { flaky: flaky.reason } : {}) };
+      }),
       tap: join('tests', name),
     };
   };

@@ -15,6 +15,7 @@ import { withFileLock } from './lifecycle.ts';
 import { LogFile, log } from './log.ts';
 import { cacheRoot, paths } from './paths.ts';
 import { run, runOk } from './proc.ts';
+import { flakyOverrideRuns } from './results.ts';
 
 export type PeerStatus = 'pass' | 'fail' | 'skip' | 'timeout' | 'hang' | 'not-run';
 
@@ -49,8 +50,7 @@ export interface SuiteSpec {
   quick: string[];
 }
 
-/** Fewest runs in which "failed every time" outweighs a flaky entry. */
-export const flakyOverrideRuns = 3;
+export { flakyOverrideRuns };
 
 /** A test's timeout: its slowTests entry, else the suite's. */
 export const testTimeoutSec = (spec: SuiteSpec, name: string): number => spec.slowTests[name]?.timeoutSec ?? spec.timeoutSec;

@@ -39,7 +39,12 @@ export interface TestSuiteResult {
   /** 'not-run' when the suite's module is missing or could not run: said loudly in every report. */
   state: 'ran' | 'not-run';
   reason?: string;
-  tests: { name: string; status: TestStatus; runs: number; fails: number }[];
+  /**
+   * flaky: the reason a suite lists the test as failing now and then on stock
+   * too (liburing's flakyTests); its failure on uringlet alone is reported,
+   * not counted, unless it failed in every one of several boots.
+   */
+  tests: { name: string; status: TestStatus; runs: number; fails: number; flaky?: string }[];
   /** TAP file, relative to the run directory. */
   tap?: string;
 }
@@ -271,17 +276,49 @@ export function pointInfo(p: Point): PointInfo {
   };
 }
 
-/** Tests failing on a uringlet arm that do not fail on stock (same variant). */
-export function newTestFailures(tests: readonly TestSuiteResult[]): { suite: string; name: string; variant: string }[] {
-  const out: { suite: string; name: string; variant: string }[] = [];
+/** Fewest runs in which "failed every time" outweighs a flaky listing (compare and the peer suite). */
+export const flakyOverrideRuns = 3;
+
+interface UringletOnlyFailure {
+  suite: string;
+  name: string;
+  variant: string;
+  /** Set when the suite lists the test as flaky on stock too. */
+  flaky?: string;
+  fails: number;
+  runs: number;
+}
+
+/** Tests failing on a uringlet arm that do not fail on stock (same variant), once per test with its runs. */
+function uringletOnlyFailures(tests: readonly TestSuiteResult[]): UringletOnlyFailure[] {
+  const byTest = new Map<string, UringletOnlyFailure>();
   for (const u of tests.filter((t) => t.arm === 'uringlet' && t.state === 'ran')) {
-    const stock = tests.filter((t) => t.arm !== 'uringlet' && t.suite === u.suite && t.variant === u.variant && t.state === 'ran');
-    for (const t of u.tests.filter((x) => x.fails > 0)) {
-      const onStock = stock.some((s) => s.tests.some((x) => x.name === t.name && x.fails > 0));
-      if (!onStock) out.push({ suite: u.suite, name: t.name, variant: u.variant });
+    for (const t of u.tests) {
+      const key = `${u.suite}\0${u.variant}\0${t.name}`;
+      const f = byTest.get(key) ?? { suite: u.suite, name: t.name, variant: u.variant, fails: 0, runs: 0 };
+      f.fails += t.fails;
+      f.runs += t.runs;
+      if (t.flaky !== undefined) f.flaky = t.flaky;
+      byTest.set(key, f);
     }
   }
-  return out;
+  const failsOnStock = (f: UringletOnlyFailure): boolean =>
+    tests.some((s) => s.arm !== 'uringlet' && s.suite === f.suite && s.variant === f.variant && s.state === 'ran' && s.tests.some((x) => x.name === f.name && x.fails > 0));
+  return [...byTest.values()].filter((f) => f.fails > 0 && !failsOnStock(f));
+}
+
+const countsDespiteFlaky = (f: UringletOnlyFailure): boolean => f.flaky === undefined || (f.runs >= flakyOverrideRuns && f.fails === f.runs);
+
+/** Tests failing on a uringlet arm that do not fail on stock (same variant): regressions. */
+export function newTestFailures(tests: readonly TestSuiteResult[]): { suite: string; name: string; variant: string }[] {
+  return uringletOnlyFailures(tests)
+    .filter(countsDespiteFlaky)
+    .map(({ suite, name, variant }) => ({ suite, name, variant }));
+}
+
+/** Such failures of tests the suite lists as flaky on stock too: reported, not counted. */
+export function flakyTestFailures(tests: readonly TestSuiteResult[]): UringletOnlyFailure[] {
+  return uringletOnlyFailures(tests).filter((f) => !countsDespiteFlaky(f));
 }
 
 export function buildSummary(i: SummaryInput): Summary {
@@ -357,6 +394,9 @@ export function buildSummary(i: SummaryInput): Summary {
   const newFails = newTestFailures(tests);
   if (newFails.length > 0) {
     raise(1, `${newFails.length} test(s) fail on uringlet but not on stock: ${newFails.slice(0, 5).map((f) => `${f.suite}/${f.name}`).join(', ')}${newFails.length > 5 ? ', ...' : ''}`);
+  }
+  for (const f of flakyTestFailures(tests)) {
+    reasons.push(`${f.suite}/${f.name} failed on ${f.variant}/uringlet in ${f.fails} of ${f.runs} runs and passed on stock: listed as flaky on stock too, not counted (${f.flaky})`);
   }
   const regs = failingRegressions(analysis);
   if (regs.length > 0) raise(1, `significant regression: ${regs.map((r) => `${r.point} ${r.label} ${r.changePct.toFixed(1)}%`).join(', ')}`);

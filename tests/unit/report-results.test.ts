@@ -1,9 +1,10 @@
-// The run directory: atomic boots, resume, rename on finish, never overwrite.
+// The run directory: atomic boots, resume, rename on finish, never overwrite; and the
+// test verdict over suite results.
 import test from 'ava';
 import { existsSync, mkdtempSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RunDir, newRunId, type BootRecord } from '../../scripts/lib/results.ts';
+import { RunDir, flakyTestFailures, newRunId, newTestFailures, type BootRecord, type TestSuiteResult } from '../../scripts/lib/results.ts';
 import { UserError } from '../../scripts/lib/errors.ts';
 
 const boot = (arm: 'stock' | 'uringlet', n: number): BootRecord => ({ arm, variant: 'default', boot: n, status: 'ok', startedAt: 'x', durationSec: 1, records: [], tests: [] });
@@ -80,4 +81,31 @@ test('--reanalyze rebuilds a finished run from its boots, keeps the summary it r
   t.throws(() => reanalyzeRun('nope', root), { instanceOf: UserError, message: /no finished run 'nope'/ });
   RunDir.create(root, 'run-partial');
   t.throws(() => reanalyzeRun('run-partial', root), { instanceOf: UserError, message: /no finished run 'run-partial'/ });
+});
+
+// compare's test verdict: a uringlet-only failure is a regression unless the
+// suite lists the test as flaky on stock too; failing in every one of 3 boots
+// outweighs the listing.
+test('newTestFailures / flakyTestFailures: listed flaky tests are reported, not counted, unless they always fail', (t) => {
+  const suite = (arm: 'stock' | 'uringlet', fails: Record<string, number>, flaky: string[] = []): TestSuiteResult => ({
+    suite: 'liburing',
+    arm,
+    variant: 'debug',
+    state: 'ran',
+    tests: Object.entries(fails).map(([name, f]) => ({ name, status: f > 0 ? 'fail' : 'pass', runs: 1, fails: f, ...(flaky.includes(name) ? { flaky: 'timed out 2 of 15 times on stock' } : {}) })),
+  });
+  const oneBoot = [suite('stock', { 'a.t': 0, 'b.t': 0, 'c.t': 1 }), suite('uringlet', { 'a.t': 1, 'b.t': 1, 'c.t': 1 }, ['a.t'])];
+  t.deepEqual(newTestFailures(oneBoot), [{ suite: 'liburing', name: 'b.t', variant: 'debug' }]);
+  t.deepEqual(flakyTestFailures(oneBoot).map((f) => [f.name, f.fails, f.runs]), [['a.t', 1, 1]]);
+  // three boots, failed in all three on uringlet and never on stock: counted after all
+  const always = [0, 1, 2].flatMap(() => [suite('stock', { 'a.t': 0 }), suite('uringlet', { 'a.t': 1 }, ['a.t'])]);
+  t.deepEqual(newTestFailures(always), [{ suite: 'liburing', name: 'a.t', variant: 'debug' }]);
+  t.deepEqual(flakyTestFailures(always), []);
+  // two of three: flaky
+  const sometimes = [1, 1, 0].flatMap((f) => [suite('stock', { 'a.t': 0 }), suite('uringlet', { 'a.t': f }, ['a.t'])]);
+  t.deepEqual(newTestFailures(sometimes), []);
+  t.is(flakyTestFailures(sometimes)[0]?.fails, 2);
+  // one test failing in several boots is one entry, not one per boot
+  const twice = [0, 1].flatMap(() => [suite('stock', { 'b.t': 0 }), suite('uringlet', { 'b.t': 1 })]);
+  t.is(newTestFailures(twice).length, 1);
 });
