@@ -26,6 +26,6 @@ snap() { awk '{sub(/\/stat$/, "", FILENAME); c=$2; for (i=3; i<=NF && c !~ /\)$/
 snap > /tmp/s1; sleep 3; snap > /tmp/s2
 grep '^cpu' /tmp/s1 /tmp/s2
 awk 'NR==FNR {a[$1]=$3; next} /^\/proc/ {d=$3-a[$1]; if (d>0) print d, $1, $2, "cpu", $4}' /tmp/s1 /tmp/s2 | sort -rn | head -8
-grep -h -E 'Uringlet(Kicks|Moves|Shared|DiagNs)' /proc/[0-9]*/fdinfo/* 2>/dev/null
+grep -h -E 'Uringlet(Kicks|Moves|Shared|NoIdle|DiagNs)' /proc/[0-9]*/fdinfo/* 2>/dev/null
 wait
 grep -E 'IOPS' /tmp/out.txt
