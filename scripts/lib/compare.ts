@@ -123,6 +123,24 @@ export interface MetricComparison extends MetricIdentity {
   /** Why the verdict is what it is (thresholds that were or were not met). */
   reasons: string[];
   knownLoss?: string;
+  /**
+   * Primary metrics: the mean of each boot's runs, in boot order. A spread
+   * between boots far above the spread within them is a per-boot state of
+   * the guest or the host, which the CI by boots accounts for and a reader
+   * should see.
+   */
+  bootMeans?: { stock: number[]; uringlet: number[] };
+}
+
+/** Pure: the mean of `metric` over each boot's records, in boot order. */
+export function bootMeansOf(records: readonly RunRecord[], metric: string): number[] {
+  const byBoot = new Map<number, number[]>();
+  for (const r of records) {
+    const v = r.metrics[metric];
+    if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+    byBoot.set(r.boot, [...(byBoot.get(r.boot) ?? []), v]);
+  }
+  return [...byBoot.entries()].sort((a, b) => a[0] - b[0]).map(([, xs]) => mean(xs));
 }
 
 export interface AaComparison {
@@ -267,6 +285,7 @@ export function analyze(points: readonly PointInfo[], records: readonly RunRecor
         verdict: 'insufficient',
         reasons: [],
         ...(p.knownLoss !== undefined ? { knownLoss: p.knownLoss } : {}),
+        ...(m.id === p.primary ? { bootMeans: { stock: bootMeansOf(s, m.id), uringlet: bootMeansOf(u, m.id) } } : {}),
       });
     }
   }

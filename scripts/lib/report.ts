@@ -248,6 +248,23 @@ export function renderMarkdown(s: Summary): string {
   w('The CI is a bootstrap that resamples whole boots, runs within a boot not being independent: by boot pairs (each stock boot with the uringlet boot after it, so that host drift over the run cancels), or by boots when they cannot be paired. "above"/"below" only when the whole interval is on that side of the RFC ratio.');
   w();
 
+  // --- per boot ---------------------------------------------------------------------------
+  const perBoot = a.comparisons.filter((c) => c.primary && c.bootMeans !== undefined && c.bootMeans.stock.length + c.bootMeans.uringlet.length > 2);
+  if (perBoot.length > 0) {
+    w('## Per boot (primary metrics)');
+    w();
+    w('Mean of each boot\'s runs, in boot order, and the largest boot mean over the smallest. A spread between boots far above the ±%stddev within them is a state of the boot (where the scheduler put the tasks, the host at that time), not of the kernel: the CIs above resample whole boots for that reason.');
+    w();
+    w('| point | metric | stock boots | max/min | uringlet boots | max/min |');
+    w('|---|---|---|---|---|---|');
+    const spread = (xs: number[]): string => (xs.length > 1 && Math.min(...xs) > 0 ? (Math.max(...xs) / Math.min(...xs)).toFixed(2) : '—');
+    for (const c of perBoot) {
+      const b = c.bootMeans!;
+      w(`| ${c.point} | ${c.label} | ${b.stock.map(fmtNum).join(', ') || '—'} | ${spread(b.stock)} | ${b.uringlet.map(fmtNum).join(', ') || '—'} | ${spread(b.uringlet)} |`);
+    }
+    w();
+  }
+
   // --- noise ------------------------------------------------------------------------------
   w('## Noise floor (A/A: stock against stock)');
   w();

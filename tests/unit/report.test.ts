@@ -2,6 +2,7 @@ import test from 'ava';
 import { renderMarkdown, renderTerminal, losses } from '../../scripts/lib/report.ts';
 import { renderHtml, lineChart } from '../../scripts/lib/report-html.ts';
 import { fixtureSummary } from './report-fixture.ts';
+import { bootMeansOf } from '../../scripts/lib/compare.ts';
 import type { BootRecord } from '../../scripts/lib/results.ts';
 
 test('summary verdicts: the depth-1 loss is a regression (exit 1), the null_blk loss is known and does not fail', (t) => {
@@ -129,4 +130,17 @@ test('report.md: guest kernel arguments a profile added are in the header, and a
   t.notRegex(renderMarkdown(s), /guest kernel arguments/);
   s.host.guestCmdline = ['idle=poll'];
   t.regex(renderMarkdown(s), /guest kernel arguments added by the profile: `idle=poll`/);
+});
+
+test('per boot: primary metrics carry each boot\'s mean, and report.md lists them with the spread', (t) => {
+  const rec = (boot: number, iops: number) => ({ arm: 'uringlet' as const, variant: 'default', boot, rep: 0, point: 'p', metrics: { iops } });
+  t.deepEqual(bootMeansOf([rec(2, 30), rec(0, 10), rec(0, 20), rec(1, Number.NaN)], 'iops'), [15, 30]);
+  const s = fixtureSummary();
+  const d1 = s.analysis.comparisons.find((c) => c.point === 'rfc-xfs-randwrite@iodepth=1' && c.primary)!;
+  t.is(d1.bootMeans?.stock.length, 3);
+  t.is(d1.bootMeans?.uringlet.length, 3);
+  t.true(s.analysis.comparisons.filter((c) => !c.primary).every((c) => c.bootMeans === undefined));
+  const md = renderMarkdown(s);
+  t.regex(md, /## Per boot \(primary metrics\)/);
+  t.regex(md, /\| rfc-xfs-randwrite@iodepth=1 \| IOPS \| \d+, \d+, \d+ \| 1\.\d\d \| \d+, \d+, \d+ \| 1\.\d\d \|/);
 });
