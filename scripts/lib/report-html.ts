@@ -4,7 +4,7 @@
 // and the RFC's published ratios beside ours.
 import type { MetricComparison } from './compare.ts';
 import type { Summary } from './results.ts';
-import { ciText, fmtNum, fmtPct, losses, rfcStanding, testMatrix, verdictText } from './report.ts';
+import { ciText, fmtNum, fmtPct, losses, perBootHeader, perBootRows, rfcStanding, testMatrix, verdictText } from './report.ts';
 
 export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -271,6 +271,13 @@ export function renderHtml(s: Summary): string {
       ]),
     ),
   );
+
+  const perBoot = perBootRows(s);
+  if (perBoot.length > 0) {
+    b.push('<h2>Per boot</h2>');
+    b.push('<p>Mean of each boot\'s runs of every primary metric, in boot order: a spread between boots far above the one within them is a state of the boot, which is why the CIs resample whole boots.</p>');
+    b.push(table(perBootHeader, perBoot.map((r) => r.map(esc))));
+  }
 
   b.push('<h2>Benchmarks</h2>');
   b.push(

@@ -94,6 +94,19 @@ function testColumns(s: Summary): string[] {
   return [...new Set(s.tests.filter((t) => t.state === 'ran').map((t) => `${t.variant}/${t.arm}`))].sort();
 }
 
+export const perBootHeader = ['point', 'metric', 'stock boots', 'max/min', 'uringlet boots', 'max/min'];
+
+/** Rows of the per-boot table: primary metrics measured in more than two boots in all. */
+export function perBootRows(s: Summary): string[][] {
+  const spread = (xs: number[]): string => (xs.length > 1 && Math.min(...xs) > 0 ? (Math.max(...xs) / Math.min(...xs)).toFixed(2) : '—');
+  return s.analysis.comparisons
+    .filter((c) => c.primary && c.bootMeans !== undefined && c.bootMeans.stock.length + c.bootMeans.uringlet.length > 2)
+    .map((c) => {
+      const b = c.bootMeans!;
+      return [c.point, c.label, b.stock.map(fmtNum).join(', ') || '—', spread(b.stock), b.uringlet.map(fmtNum).join(', ') || '—', spread(b.uringlet)];
+    });
+}
+
 export function renderMarkdown(s: Summary): string {
   const a = s.analysis;
   const out: string[] = [];
@@ -249,19 +262,15 @@ export function renderMarkdown(s: Summary): string {
   w();
 
   // --- per boot ---------------------------------------------------------------------------
-  const perBoot = a.comparisons.filter((c) => c.primary && c.bootMeans !== undefined && c.bootMeans.stock.length + c.bootMeans.uringlet.length > 2);
+  const perBoot = perBootRows(s);
   if (perBoot.length > 0) {
     w('## Per boot (primary metrics)');
     w();
     w('Mean of each boot\'s runs, in boot order, and the largest boot mean over the smallest. A spread between boots far above the ±%stddev within them is a state of the boot (where the scheduler put the tasks, the host at that time), not of the kernel: the CIs above resample whole boots for that reason.');
     w();
-    w('| point | metric | stock boots | max/min | uringlet boots | max/min |');
-    w('|---|---|---|---|---|---|');
-    const spread = (xs: number[]): string => (xs.length > 1 && Math.min(...xs) > 0 ? (Math.max(...xs) / Math.min(...xs)).toFixed(2) : '—');
-    for (const c of perBoot) {
-      const b = c.bootMeans!;
-      w(`| ${c.point} | ${c.label} | ${b.stock.map(fmtNum).join(', ') || '—'} | ${spread(b.stock)} | ${b.uringlet.map(fmtNum).join(', ') || '—'} | ${spread(b.uringlet)} |`);
-    }
+    w(`| ${perBootHeader.join(' | ')} |`);
+    w(`|${perBootHeader.map(() => '---|').join('')}`);
+    for (const r of perBoot) w(`| ${r.join(' | ')} |`);
     w();
   }
 

@@ -142,5 +142,6 @@ test('per boot: primary metrics carry each boot\'s mean, and report.md lists the
   t.true(s.analysis.comparisons.filter((c) => !c.primary).every((c) => c.bootMeans === undefined));
   const md = renderMarkdown(s);
   t.regex(md, /## Per boot \(primary metrics\)/);
+  t.regex(renderHtml(s), /<h2>Per boot<\/h2>/);
   t.regex(md, /\| rfc-xfs-randwrite@iodepth=1 \| IOPS \| \d+, \d+, \d+ \| 1\.\d\d \| \d+, \d+, \d+ \| 1\.\d\d \|/);
 });
