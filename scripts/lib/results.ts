@@ -279,7 +279,7 @@ export function pointInfo(p: Point): PointInfo {
 /** Fewest runs in which "failed every time" outweighs a flaky listing (compare and the peer suite). */
 export const flakyOverrideRuns = 3;
 
-interface UringletOnlyFailure {
+export interface UringletOnlyFailure {
   suite: string;
   name: string;
   variant: string;
