@@ -15,7 +15,7 @@ import { withFileLock } from './lifecycle.ts';
 import { LogFile, log } from './log.ts';
 import { cacheRoot, paths } from './paths.ts';
 import { run, runOk } from './proc.ts';
-import { flakyOverrideRuns } from './results.ts';
+import { failedEveryRun, flakyOverrideRuns } from './results.ts';
 
 export type PeerStatus = 'pass' | 'fail' | 'skip' | 'timeout' | 'hang' | 'not-run';
 
@@ -57,9 +57,6 @@ export const testTimeoutSec = (spec: SuiteSpec, name: string): number => spec.sl
 
 export const specFile = (): string => join(paths.tests(), 'liburing', 'suite.json');
 
-const inRawKnownFailures = (o: Record<string, unknown>, name: string): boolean =>
-  typeof o.knownFailures === 'object' && o.knownFailures !== null && Object.hasOwn(o.knownFailures, name);
-
 /** Pure: validate tests/liburing/suite.json. */
 export function parseSuiteSpec(text: string, file = 'suite.json'): SuiteSpec {
   let raw: unknown;
@@ -96,6 +93,7 @@ export function parseSuiteSpec(text: string, file = 'suite.json'): SuiteSpec {
     if (typeof e.reason !== 'string' || e.reason.trim().length < 10) throw new UserError(`${file}: slowTests: '${name}' needs a reason (a sentence)`);
     slowTests[name] = { timeoutSec: e.timeoutSec, reason: e.reason };
   }
+  const knownFailures = reasons('knownFailures');
   const flakyRaw = o.flakyTests ?? {};
   if (typeof flakyRaw !== 'object' || flakyRaw === null || Array.isArray(flakyRaw)) throw new UserError(`${file}: flakyTests must map test names to {reason, variants?}`);
   const flakyTests: SuiteSpec['flakyTests'] = {};
@@ -108,14 +106,14 @@ export function parseSuiteSpec(text: string, file = 'suite.json'): SuiteSpec {
     if (e.variants !== undefined && (!Array.isArray(e.variants) || e.variants.length === 0 || !e.variants.every((x) => x === 'default' || x === 'debug'))) {
       throw new UserError(`${file}: flakyTests: '${name}': variants must be a non-empty list of default and debug`);
     }
-    if (inRawKnownFailures(o, name)) throw new UserError(`${file}: '${name}' is in both knownFailures and flakyTests: a test fails always or now and then, not both`);
+    if (Object.hasOwn(knownFailures, name)) throw new UserError(`${file}: '${name}' is in both knownFailures and flakyTests: a test fails always or now and then, not both`);
     flakyTests[name] = { reason: e.reason, ...(e.variants !== undefined ? { variants: e.variants as string[] } : {}) };
   }
   const quick = o.quick ?? [];
   if (!Array.isArray(quick) || !quick.every((q): q is string => typeof q === 'string' && /^[\w.-]+\.t$/.test(q))) {
     throw new UserError(`${file}: quick must be a list of liburing test names (like nop.t)`);
   }
-  const spec = { timeoutSec: num('timeoutSec', 60), uringletKnob: num('uringletKnob', 2), notRun: reasons('notRun'), knownFailures: reasons('knownFailures'), slowTests, flakyTests, quick };
+  const spec = { timeoutSec: num('timeoutSec', 60), uringletKnob: num('uringletKnob', 2), notRun: reasons('notRun'), knownFailures, slowTests, flakyTests, quick };
   if (spec.timeoutSec < 1) throw new UserError(`${file}: timeoutSec must be at least 1`);
   if (spec.uringletKnob < 1 || spec.uringletKnob > 2) throw new UserError(`${file}: uringletKnob must be 1 or 2`);
   return spec;
@@ -222,8 +220,7 @@ export function peerVerdict(stock: PeerTestResult[], uringlet: PeerTestResult[],
     if (st === undefined || st === 'not-run' || r.status === 'not-run') continue;
     const flaky = flakyEntry(spec, r.name, variant);
     // Failing in every one of several runs is not "now and then": the entry does not cover it.
-    const alwaysFailed = r.runs >= flakyOverrideRuns && r.failed === r.runs;
-    if (bad(r.status) && flaky !== undefined && !alwaysFailed) {
+    if (bad(r.status) && flaky !== undefined && !failedEveryRun(r.failed, r.runs)) {
       v.flakyListed.push({ name: r.name, reason: flaky.reason, stock: { failed: stockRuns.get(r.name)?.failed ?? 0, runs: stockRuns.get(r.name)?.runs ?? 0 }, uringlet: { failed: r.failed, runs: r.runs } });
       continue;
     }

@@ -279,6 +279,9 @@ export function pointInfo(p: Point): PointInfo {
 /** Fewest runs in which "failed every time" outweighs a flaky listing (compare and the peer suite). */
 export const flakyOverrideRuns = 3;
 
+/** Pure: failed in every one of enough runs that a flaky listing no longer covers it. */
+export const failedEveryRun = (fails: number, runs: number): boolean => runs >= flakyOverrideRuns && fails === runs;
+
 export interface UringletOnlyFailure {
   suite: string;
   name: string;
@@ -307,7 +310,7 @@ function uringletOnlyFailures(tests: readonly TestSuiteResult[]): UringletOnlyFa
   return [...byTest.values()].filter((f) => f.fails > 0 && !failsOnStock(f));
 }
 
-const countsDespiteFlaky = (f: UringletOnlyFailure): boolean => f.flaky === undefined || (f.runs >= flakyOverrideRuns && f.fails === f.runs);
+const countsDespiteFlaky = (f: UringletOnlyFailure): boolean => f.flaky === undefined || failedEveryRun(f.fails, f.runs);
 
 /** Tests failing on a uringlet arm that do not fail on stock (same variant): regressions. */
 export function newTestFailures(tests: readonly TestSuiteResult[]): { suite: string; name: string; variant: string }[] {
