@@ -5,15 +5,14 @@ import { parseArgs } from 'node:util';
 import { type Command, parseCommandArgs } from './types.ts';
 import { UserError } from '../lib/errors.ts';
 import { buildKernel } from '../lib/kbuild.ts';
-import { buildGuestTests, runGuestTests } from '../lib/guest-tests.ts';
+import { buildGuestTests, fastGuestTests, runGuestTests } from '../lib/guest-tests.ts';
 import { buildPeerSuite, loadSuiteSpec, runPeerSuite } from '../lib/liburing-suite.ts';
 import { log } from '../lib/log.ts';
 import { withVm } from '../lib/vm.ts';
 import { guestOf } from '../lib/compare-platform.ts';
 import { formatTapRuns } from '../lib/tap-print.ts';
 
-/** The fast functional set: the guest tests that take seconds under TCG. */
-const fastSet = ['setup', 'nops', 'never-blocks', 'links', 'cancel', 'fork', 'threads', 'exit', 'exec'];
+const fastSet = fastGuestTests;
 
 const help = `usage: uringlet iterate [--test NAME]... [--liburing NAME]... [--variant default|debug] [--kernel uringlet|stock]
   Rebuilds the uringlet kernel incrementally from its managed tree (your

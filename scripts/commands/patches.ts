@@ -3,13 +3,14 @@
 import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from './types.ts';
-import { UserError } from '../lib/errors.ts';
+import { ExitCode, UserError } from '../lib/errors.ts';
+import { fastGuestTests } from '../lib/guest-tests.ts';
 import { log } from '../lib/log.ts';
 import { checkPatches, exportPatches, refreshPatches, renderChanges, renderCheckTable } from '../lib/patches.ts';
 import { paths, repoRoot } from '../lib/paths.ts';
 
 const help = `usage: uringlet patches refresh [--patches DIR] [--dry-run] [--kernel-src DIR [--kernel-ref REF]]
-       uringlet patches check   [--patches DIR] [--json PATH] [--no-build] [-j N] [--kernel-src DIR [--kernel-ref REF]]
+       uringlet patches check   [--patches DIR] [--json PATH] [--no-build] [-j N] [--boot [--boot-tests G,...|all]] [--kernel-src DIR [--kernel-ref REF]]
        uringlet patches export  -v N [--patches DIR] [-o DIR] [--previous REV|DIR] [--to ADDR]... [--cc ADDR]... [--force] [--no-tag]
 
   refresh  turns uringlet-base..HEAD of the managed uringlet tree back into
@@ -23,6 +24,11 @@ const help = `usage: uringlet patches refresh [--patches DIR] [--dry-run] [--ker
            each patch and builds each commit incrementally (io_uring/ with W=1
            and the directories the series touches). Prints a table, writes it
            as JSON (default results/patches-check.json); exit 1 if a patch fails.
+           --boot then builds each commit's bzImage, boots it (TCG or KVM)
+           and runs guest test groups on it (default: ${fastGuestTests.join(',')};
+           'all': the whole suite), as ktest.pl does; the commits before the
+           one that enables the flag must keep stock io_uring working. Exit 3
+           if a commit's kernel crashed, hung or lost SSH.
   export   writes version N to outgoing/vN/ (cover letter from patches/,
            subject prefix "RFC PATCH vN", base-commit trailer, a range-diff
            against v(N-1): the tag uringlet-v(N-1), outgoing/v(N-1)/ or
@@ -41,6 +47,8 @@ function parse(argv: string[]) {
         'dry-run': { type: 'boolean' },
         json: { type: 'string' },
         'no-build': { type: 'boolean' },
+        boot: { type: 'boolean' },
+        'boot-tests': { type: 'string' },
         jobs: { type: 'string', short: 'j' },
         version: { type: 'string', short: 'v' },
         output: { type: 'string', short: 'o' },
@@ -102,12 +110,16 @@ const command: Command = {
       const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
       if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw new UserError(`-j needs a positive integer, not ${values.jobs}`);
       const jsonPath = values.json !== undefined ? resolve(values.json) : undefined;
+      if (values['boot-tests'] !== undefined && values.boot !== true) throw new UserError('--boot-tests needs --boot');
+      const bootTests = values['boot-tests'] === undefined ? fastGuestTests : values['boot-tests'].split(',').map((g) => g.trim()).filter((g) => g !== '');
+      if (bootTests.length === 0) throw new UserError('--boot-tests needs at least one test group (or all)');
       const r = await checkPatches({
         ...source,
         patchesDir,
         build: values['no-build'] !== true,
         ...(jobs !== undefined ? { jobs } : {}),
         ...(jsonPath !== undefined ? { jsonPath } : {}),
+        ...(values.boot === true ? { boot: bootTests.includes('all') ? [undefined] : bootTests } : {}),
       });
       const out = [renderCheckTable(r.rows), ''];
       if (r.seriesNewWarnings !== null) {
@@ -117,8 +129,9 @@ const command: Command = {
         out.push('not built (--no-build)');
       }
       out.push(`report: ${jsonPath ?? resolve(paths.results(), 'patches-check.json')}`, `log: ${r.log}`);
-      out.push(r.ok ? `all ${r.rows.length} patches pass` : `${r.rows.filter((x) => !x.ok).length} of ${r.rows.length} patches FAIL`);
+      out.push(r.ok ? `all ${r.rows.length} patches pass${values.boot === true ? ' (each booted and tested)' : ''}` : `${r.rows.filter((x) => !x.ok).length} of ${r.rows.length} patches FAIL`);
       process.stdout.write(out.join('\n') + '\n');
+      if (r.rows.some((x) => (x.boot?.kernelFailure ?? null) !== null)) return ExitCode.kernelFailure;
       return r.ok ? 0 : 1;
     }
 

@@ -18,6 +18,9 @@ export interface GuestExec {
 
 const srcDir = (): string => join(paths.tests(), 'guest');
 
+/** The fast functional set: the guest test groups that take seconds under TCG (iterate's default, patches check --boot's). */
+export const fastGuestTests = ['setup', 'nops', 'never-blocks', 'links', 'cancel', 'fork', 'threads', 'exit', 'exec'];
+
 /**
  * uringlet_uapi.h: the flag's value as the patched headers define it, so
  * that no test hard-codes it. 0 when the headers do not have it.

@@ -24,6 +24,7 @@ import { firstErrors, mergeWarnings, newWarnings, normalisePath, parseWarnings, 
 import { paths, repoRoot } from './paths.ts';
 import { run, runOk } from './proc.ts';
 import { patchIds, patchSubject, readSeries, type Series } from './series.ts';
+import { bootCommit, bootVerdict, type BootResult } from './series-boot.ts';
 
 // ---------------------------------------------------------------------------
 // Pure: checkpatch
@@ -348,6 +349,10 @@ export interface CheckRow {
   checkpatch: CheckpatchResult;
   /** Warnings this patch adds (W=1 on io_uring/); null when not built. */
   newWarnings: string[] | null;
+  /** The commit git am made of it in the scratch tree; null when not applied. */
+  commit: string | null;
+  /** --boot: its bzImage booted and the guest tests run on it; null when not booted. */
+  boot: BootResult | null;
   ok: boolean;
   reasons: string[];
 }
@@ -362,14 +367,25 @@ export function patchVerdict(r: Omit<CheckRow, 'ok' | 'reasons'>): string[] {
   const c = r.checkpatch;
   if (c.errors + c.warnings + c.checks > 0) out.push(`checkpatch: ${c.errors} errors, ${c.warnings} warnings, ${c.checks} checks`);
   if (r.newWarnings !== null && r.newWarnings.length > 0) out.push(`${r.newWarnings.length} new build warnings`);
+  if (r.boot !== null) out.push(...bootVerdict(r.boot));
   return out;
 }
 
 const yesNo = (v: boolean | null): string => (v === null ? '-' : v ? 'yes' : 'NO');
 
+/** Pure: the boot column's cell: tests passed/failed, or what went wrong first. */
+function bootCell(b: BootResult | null): string {
+  if (b === null) return '-';
+  if (!b.builds) return 'NO BUILD';
+  if (b.kernelFailure !== null) return b.kernelFailure.type.toUpperCase();
+  return b.failed === 0 ? `ok ${b.passed}` : `${b.failed} FAIL`;
+}
+
 /** Pure: the per-patch table and the details under it. */
 export function renderCheckTable(rows: CheckRow[]): string {
-  const head = ['#', 'patch', 'applies', 'builds', 'checkpatch E/W/C', 'new warnings', 'result'];
+  // The boot column only when --boot ran: without it the table stays as it was.
+  const booted = rows.some((r) => r.boot !== null);
+  const head = ['#', 'patch', 'applies', 'builds', 'checkpatch E/W/C', 'new warnings', ...(booted ? ['boot+tests'] : []), 'result'];
   const body = rows.map((r) => [
     String(r.index),
     r.file.length > 64 ? `${r.file.slice(0, 63)}…` : r.file,
@@ -377,6 +393,7 @@ export function renderCheckTable(rows: CheckRow[]): string {
     yesNo(r.builds),
     `${r.checkpatch.errors}/${r.checkpatch.warnings}/${r.checkpatch.checks}`,
     r.newWarnings === null ? '-' : String(r.newWarnings.length),
+    ...(booted ? [bootCell(r.boot)] : []),
     r.ok ? 'ok' : 'FAIL',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
@@ -387,6 +404,12 @@ export function renderCheckTable(rows: CheckRow[]): string {
     for (const m of r.checkpatch.messages.slice(0, 15)) out.push(`    ${m.level}${m.type !== null ? `:${m.type}` : ''}: ${m.message}${m.where !== null ? ` (${m.where})` : ''}`);
     for (const w of (r.newWarnings ?? []).slice(0, 15)) out.push(`    warning: ${w}`);
     for (const e of r.buildErrors.slice(0, 12)) out.push(`    | ${e}`);
+    for (const f of (r.boot?.failedTests ?? []).slice(0, 15)) out.push(`    test: ${f}`);
+    const kf = r.boot?.kernelFailure ?? null;
+    if (kf !== null) {
+      for (const l of kf.details.slice(-12)) out.push(`    > ${l}`);
+      if (kf.log !== null) out.push(`    console: ${kf.log}`);
+    }
   }
   return out.join('\n');
 }
@@ -724,6 +747,8 @@ export interface CheckOptions extends SourceOptions {
   jsonPath?: string;
   build?: boolean;
   jobs?: number;
+  /** Boot each commit and run these guest test groups on it ([undefined]: the whole suite); needs the build. */
+  boot?: (string | undefined)[];
 }
 
 export interface CheckReport {
@@ -798,6 +823,7 @@ export async function checkPatches(opts: CheckOptions = {}): Promise<CheckReport
   const patchesDir = resolve(opts.patchesDir ?? paths.patches());
   const series = readSeries(patchesDir);
   if (series.patches.length === 0) throw new UserError(`${patchesDir} has no patches to check`);
+  if (opts.boot !== undefined && opts.build === false) throw new UserError('--boot needs the build: drop --no-build');
   const source = await kernelSource(opts);
   const lockDir = join(paths.trees(), source.id);
   mkdirSync(lockDir, { recursive: true });
@@ -871,13 +897,17 @@ async function checkLocked(opts: CheckOptions, source: KernelSource, series: Ser
     let buildSec: number | null = null;
     let buildErrors: string[] = [];
     let added: string[] | null = null;
+    let commit: string | null = null;
     if (!stopped) {
       const am = await run('git', ['-C', tree, 'am', '-q', '--no-3way', '--no-gpg-sign', p.path], { env: gitIdentityEnv, log: logFile });
       applies = am.exitCode === 0;
       if (!applies) {
         await run('git', ['-C', tree, 'am', '--abort'], { log: logFile });
         stopped = true;
-      } else if (doBuild && state !== null) {
+      } else {
+        commit = await git(tree, ['rev-parse', 'HEAD']);
+      }
+      if (applies && doBuild && state !== null) {
         const tb = Date.now();
         const b = await log.step(`building ${label}`, () => build(p.file));
         buildSec = Math.round((Date.now() - tb) / 100) / 10;
@@ -888,10 +918,25 @@ async function checkLocked(opts: CheckOptions, source: KernelSource, series: Ser
         added = step.added;
       }
     }
-    const partial = { index: n, file: p.file, subject: p.subject, applies, builds, buildSec, buildErrors, checkpatch, newWarnings: added };
+    const partial = { index: n, file: p.file, subject: p.subject, applies, builds, buildSec, buildErrors, checkpatch, newWarnings: added, commit, boot: null };
     const reasons = patchVerdict(partial);
     rows.push({ ...partial, ok: reasons.length === 0, reasons });
     log.info(`${label}: ${reasons.length === 0 ? 'ok' : reasons.join('; ')}`);
+  }
+
+  if (opts.boot !== undefined) {
+    // The guest tests are built once, against the uapi of the last applied commit.
+    const usr = join(buildDir, 'usr');
+    await log.step('exporting the series\' uapi headers for the guest tests', () => runOk('make', [...makeArgs, 'headers_install', `INSTALL_HDR_PATH=${usr}`], { cwd: tree, env, log: logFile }));
+    const bootOpts = { tree, buildDir, makeArgs, env, jobs, logFile, headersDir: join(usr, 'include'), tests: opts.boot };
+    for (const [i, r] of rows.entries()) {
+      if (r.commit === null || r.builds !== true) continue;
+      const label = `${r.index}/${rows.length} ${r.file}`;
+      const boot = await bootCommit(label, r.commit, bootOpts);
+      const reasons = patchVerdict({ ...r, boot });
+      rows[i] = { ...r, boot, ok: reasons.length === 0, reasons };
+      log.info(`${label}: ${boot.builds ? `${boot.passed} passed, ${boot.failed} failed, ${boot.skipped} skipped` : 'bzImage does not build'}${boot.kernelFailure !== null ? `; ${boot.kernelFailure.type}: ${boot.kernelFailure.title}` : ''} (${boot.sec} s)`);
+    }
   }
   const report: CheckReport = {
     schema: 1,

@@ -25,6 +25,8 @@ import {
   type CheckRow,
   type PatchInfo,
 } from '../../scripts/lib/patches.ts';
+import { summarizeRuns, type BootResult } from '../../scripts/lib/series-boot.ts';
+import { parseTap } from '../../scripts/lib/tap.ts';
 
 const fx = (f: string): string => readFileSync(join(repoRoot, 'tests/fixtures/patches', f), 'utf8');
 
@@ -224,6 +226,8 @@ function row(over: Partial<CheckRow>): CheckRow {
     buildErrors: [],
     checkpatch: parseCheckpatch(fx('checkpatch-clean.txt')),
     newWarnings: [],
+    commit: null,
+    boot: null,
     ...over,
   };
   const reasons = patchVerdict(r);
@@ -255,4 +259,50 @@ test('table: one row per patch, failures detailed under it', (t) => {
   t.regex(text, /2 0002-bad\.patch: checkpatch: 5 errors, 1 warnings, 1 checks; 1 new build warnings/);
   t.regex(text, /ERROR:OPEN_BRACE: open brace/);
   t.regex(text, /warning: io_uring\/nop\.c: no previous prototype/);
+});
+
+const booted = (over: Partial<BootResult>): BootResult => ({ builds: true, kernelFailure: null, passed: 30, failed: 0, skipped: 3, failedTests: [], sec: 80, ...over });
+
+test('boot: a commit whose kernel crashes or whose guest tests fail fails the check; the table gains a boot column', (t) => {
+  t.deepEqual(row({ boot: booted({}) }).reasons, []);
+  t.deepEqual(row({ boot: booted({ builds: false, passed: 0, skipped: 0 }) }).reasons, ['bzImage does not build']);
+  t.deepEqual(row({ boot: booted({ failed: 2, failedTests: ['links: drain after link', 'cancel: no plan'] }) }).reasons, ['2 guest tests fail']);
+  const panic = { type: 'panic' as const, title: 'Kernel panic - not syncing: Fatal exception', details: ['RIP: io_wq_worker_sleeping+0x12/0x40', 'Call Trace:'], log: '/runs/x/console.log' };
+  t.deepEqual(row({ boot: booted({ kernelFailure: panic, failed: 1, failedTests: ['nops: 3 of 5 planned results (exit signal)'] }) }).reasons, [
+    'kernel failure: panic: Kernel panic - not syncing: Fatal exception',
+    '1 guest test fail',
+  ]);
+
+  const plain = renderCheckTable([row({})]);
+  t.notRegex(plain, /boot/, 'no boot column without --boot');
+  const text = renderCheckTable([
+    row({ boot: booted({}) }),
+    row({ index: 2, file: '0002-x.patch', boot: booted({ failed: 1, failedTests: ['links: drain after link'] }) }),
+    row({ index: 3, file: '0003-y.patch', boot: booted({ kernelFailure: panic }) }),
+    row({ index: 4, file: '0004-z.patch', applies: false, builds: null, newWarnings: null }),
+  ]);
+  const lines = text.split('\n');
+  t.regex(lines[0] ?? '', /new warnings +boot\+tests +result$/);
+  t.regex(lines[2] ?? '', / 0 +ok 30 +ok$/);
+  t.regex(lines[3] ?? '', / 0 +1 FAIL +FAIL$/);
+  t.regex(lines[4] ?? '', / 0 +PANIC +FAIL$/);
+  t.regex(lines[5] ?? '', / - +- +FAIL$/);
+  t.regex(text, /test: links: drain after link/);
+  t.regex(text, /> RIP: io_wq_worker_sleeping/);
+  t.regex(text, /console: \/runs\/x\/console\.log/);
+});
+
+test('boot: guest runs are summed; a program that died part way or printed no plan counts as a failure', (t) => {
+  const tap = (text: string): ReturnType<typeof parseTap> => parseTap(text);
+  const s = summarizeRuns([
+    { program: 'uringlet-tests', tap: tap('1..3\nok 1 setup: flag accepted\nok 2 nops: 100 NOPs # SKIP stock\nnot ok 3 links: drain\n'), output: '', exitCode: 1 },
+    { program: 'other', tap: tap('1..4\nok 1 a\n'), output: '', exitCode: null },
+    { program: 'third', tap: tap('Segmentation fault\n'), output: '', exitCode: 139 },
+  ]);
+  t.deepEqual(s, {
+    passed: 2,
+    failed: 3,
+    skipped: 1,
+    failedTests: ['uringlet-tests: links: drain', 'other: 1 of 4 planned results (exit signal)', 'third: no TAP plan (exit 139)'],
+  });
 });
