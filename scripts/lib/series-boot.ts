@@ -86,9 +86,11 @@ export async function bootCommit(label: string, commit: string, o: SeriesBootOpt
         vm.checkConsole();
       }));
   } catch (e) {
+    o.logFile.write(`\n# ${label}: guest test output\n${runs.map((r) => r.output).join('')}`);
     if (!(e instanceof KernelFailure)) throw e;
     const s = summarizeRuns(runs);
     return { builds: true, kernelFailure: { type: e.type, title: e.title, details: e.details.slice(-20), log: e.logPath ?? null }, ...s, sec: sec() };
   }
+  o.logFile.write(`\n# ${label}: guest test output\n${runs.map((r) => r.output).join('')}`);
   return { builds: true, kernelFailure: null, ...summarizeRuns(runs), sec: sec() };
 }

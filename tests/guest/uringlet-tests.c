@@ -377,7 +377,18 @@ static void test_never_blocks(const char *what)
 		return;
 	}
 	sqe = io_uring_get_sqe(&ring);
-	if (!strcmp(what, "writev iovec")) {
+	if (!strcmp(what, "linked writev iovec")) {
+		/*
+		 * A link member's iovec is imported when the link is built
+		 * (->prep_async), under ->uring_lock on stock: the loop must
+		 * leave a faulting one to the issue, not stall on it.
+		 */
+		io_uring_prep_nop(sqe);
+		sqe->flags |= IOSQE_IO_LINK;
+		sqe->user_data = 2;
+		sqe = io_uring_get_sqe(&ring);
+	}
+	if (!strcmp(what, "writev iovec") || !strcmp(what, "linked writev iovec")) {
 		fd = open("/tmp/uringlet-writev", O_RDWR | O_CREAT | O_TRUNC, 0644);
 		io_uring_prep_writev(sqe, fd, (struct iovec *)u.page, 1, 0);
 	} else if (!strcmp(what, "write buffer")) {
@@ -388,7 +399,7 @@ static void test_never_blocks(const char *what)
 		io_uring_prep_openat(sqe, AT_FDCWD, u.page + 256, O_RDWR | O_CREAT, 0644);
 	}
 	sqe->user_data = 1;
-	for (int i = 2; i <= 16; i++) {
+	for (int i = strcmp(what, "linked writev iovec") ? 2 : 3; i <= 16; i++) {
 		sqe = io_uring_get_sqe(&ring);
 		io_uring_prep_nop(sqe);
 		sqe->user_data = i;
@@ -442,11 +453,12 @@ static void test_never_blocks(const char *what)
 			ok(t_register < 50.0, "never-blocks: io_uring_register() while a prep faults", "took %.3f ms (bound 50 ms, the fault takes 200 ms)", t_register);
 	}
 	if (!ret && blocked >= 0) {
-		if (!strcmp(what, "writev iovec")) {
+		if (!strcmp(what, "writev iovec") || !strcmp(what, "linked writev iovec")) {
 			char buf[17] = "";
 
 			pread(fd, buf, 16, 0);
-			ok(res[blocked] == 16 && !memcmp(buf, "hello-from-uffd!", 16), "never-blocks: writev result and file content", "res %d", res[blocked]);
+			snprintf(name, sizeof(name), "never-blocks: %s result and file content", what[0] == 'l' ? "linked writev" : "writev");
+			ok(res[blocked] == 16 && !memcmp(buf, "hello-from-uffd!", 16), name, "res %d", res[blocked]);
 		} else if (!strcmp(what, "write buffer")) {
 			char buf[24] = "";
 
@@ -1487,6 +1499,57 @@ static void test_links(void)
 		   "%s, order %llu %llu, read %d, nop %d", early ? "a CQE before the data came" : "nothing before the data came",
 		   order[0], order[1], res[1], res[2]);
 	}
+
+	/*
+	 * An unterminated link as the last SQE of an enter, after a request
+	 * whose issue blocks (a WRITEV whose iovec is on a 200 ms userfaultfd
+	 * page). Stock ends the link at the end of io_uring_enter() and issues
+	 * it. The uringlet loop once kept the link open for the next batch
+	 * and went idle when the WRITEV handed it on: the NOP never completed
+	 * and the ring could not be torn down. A fresh ring: the drain above
+	 * leaves this one draining, which sends every request the slow way.
+	 */
+	{
+		const char *name = "links: an unterminated link after a request that blocks is issued";
+		struct __kernel_timespec wait_ts = { .tv_sec = 3 };
+		struct uffd_page u;
+		struct io_uring ring2;
+		int fd = open("/tmp/uringlet-open-link", O_RDWR | O_CREAT | O_TRUNC, 0644);
+		int got = 0, wres = 1, nres = 1;
+
+		if (fd < 0 || ring_init(&ring2, 16, ul_flag)) {
+			ok(0, name, "setup");
+		} else if (uffd_page_init(&u, 200)) {
+			ok(0, name, "setup");
+			io_uring_queue_exit(&ring2);
+		} else {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring2);
+
+			io_uring_prep_writev(sqe, fd, (struct iovec *)u.page, 1, 0);
+			sqe->user_data = 1;
+			sqe = io_uring_get_sqe(&ring2);
+			io_uring_prep_nop(sqe);
+			sqe->flags |= IOSQE_IO_LINK;
+			sqe->user_data = 2;
+			ret = io_uring_submit(&ring2) == 2 ? 0 : -1;
+			while (!ret && got < 2 && !io_uring_wait_cqe_timeout(&ring2, &cqe, &wait_ts)) {
+				if (cqe->user_data == 1)
+					wres = cqe->res;
+				else if (cqe->user_data == 2)
+					nres = cqe->res;
+				io_uring_cqe_seen(&ring2, cqe);
+				got++;
+			}
+			ok(!ret && got == 2 && wres == 16 && nres == 0, name, "%d of 2 CQEs within 3 s each: writev %d, nop %d",
+			   got, wres, nres);
+			/* with the NOP lost, this close would wait for it for ever */
+			if (got == 2)
+				io_uring_queue_exit(&ring2);
+			uffd_page_fini(&u);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
 	close(fifo[0]);
 	close(fifo[1]);
 	io_uring_queue_exit(&ring);
@@ -2042,6 +2105,7 @@ int main(int argc, char **argv)
 	RUN("setup", test_setup());
 	RUN("nops", test_nops());
 	RUN("never-blocks", test_never_blocks("writev iovec"));
+	RUN("never-blocks", test_never_blocks("linked writev iovec"));
 	RUN("never-blocks", test_never_blocks("openat path"));
 	RUN("never-blocks", test_never_blocks("write buffer"));
 	RUN("never-blocks", test_link_timeout_fault());
