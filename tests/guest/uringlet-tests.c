@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/uio.h>
@@ -496,6 +497,50 @@ static void read_linked_timeout(struct io_uring *ring, int fd, char *buf,
  * ->uring_lock dropped. It waits for the page (the link is being built),
  * but the lock is free meanwhile.
  */
+/*
+ * A prep that fails with -EFAULT for a reason of its own: SEND_ZC with a
+ * fixed buffer index past the registered ones (none here). Its prep takes a
+ * notification before it checks the index. The uringlet loop once took
+ * every -EFAULT of a prep for a fault and ran the prep again at issue,
+ * without ->uring_lock: a second notification taken unlocked (a lockdep
+ * report on the debug kernel) and the first one leaked (kmemleak). The
+ * result must be stock's: -EFAULT with IORING_CQE_F_MORE, then the
+ * notification.
+ */
+static void test_prep_efault(void)
+{
+	const char *name = "never-blocks: SEND_ZC with a bad fixed buffer index fails with -EFAULT";
+	struct __kernel_timespec wait_ts = { .tv_sec = 2 };
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	int sv[2], res = 1, more = 0, notif = 0;
+	char buf[16] = "zc";
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || ring_init(&ring, 8, ul_flag)) {
+		ok(0, name, "setup");
+		return;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_send_zc(sqe, sv[0], buf, sizeof(buf), 0, IORING_RECVSEND_FIXED_BUF);
+	sqe->buf_index = 5;
+	sqe->user_data = 1;
+	if (io_uring_submit(&ring) == 1 && !io_uring_wait_cqe_timeout(&ring, &cqe, &wait_ts)) {
+		res = cqe->res;
+		more = !!(cqe->flags & IORING_CQE_F_MORE);
+		io_uring_cqe_seen(&ring, cqe);
+		if (more && !io_uring_wait_cqe_timeout(&ring, &cqe, &wait_ts)) {
+			notif = cqe->user_data == 1 && (cqe->flags & IORING_CQE_F_NOTIF);
+			io_uring_cqe_seen(&ring, cqe);
+		}
+	}
+	ok(res == -EFAULT && (!more || notif), name, "res %d%s%s", res, more ? ", IORING_CQE_F_MORE" : "",
+	   more ? (notif ? ", then the notification" : ", no notification within 2 s") : "");
+	io_uring_queue_exit(&ring);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void test_link_timeout_fault(void)
 {
 	const char *name = "never-blocks: linked timeout whose timespec faults";
@@ -2109,6 +2154,7 @@ int main(int argc, char **argv)
 	RUN("never-blocks", test_never_blocks("openat path"));
 	RUN("never-blocks", test_never_blocks("write buffer"));
 	RUN("never-blocks", test_link_timeout_fault());
+	RUN("never-blocks", test_prep_efault());
 	RUN("standby", test_standby());
 	RUN("worker-cap", test_worker_cap());
 	RUN("worker-affinity", test_worker_affinity());
