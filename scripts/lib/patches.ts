@@ -25,6 +25,7 @@ import { paths, repoRoot } from './paths.ts';
 import { run, runOk } from './proc.ts';
 import { patchIds, patchSubject, readSeries, type Series } from './series.ts';
 import { bootCommit, bootVerdict, type BootResult } from './series-boot.ts';
+import { buildGuestTests } from './guest-tests.ts';
 
 // ---------------------------------------------------------------------------
 // Pure: checkpatch
@@ -925,10 +926,12 @@ async function checkLocked(opts: CheckOptions, source: KernelSource, series: Ser
   }
 
   if (opts.boot !== undefined) {
-    // The guest tests are built once, against the uapi of the last applied commit.
+    // The guest tests are built once, against the uapi of the last applied
+    // commit: every commit runs the same binaries, even if tests/guest changes meanwhile.
     const usr = join(buildDir, 'usr');
     await log.step('exporting the series\' uapi headers for the guest tests', () => runOk('make', [...makeArgs, 'headers_install', `INSTALL_HDR_PATH=${usr}`], { cwd: tree, env, log: logFile }));
-    const bootOpts = { tree, buildDir, makeArgs, env, jobs, logFile, headersDir: join(usr, 'include'), tests: opts.boot };
+    const bin = await buildGuestTests(join(usr, 'include'));
+    const bootOpts = { tree, buildDir, makeArgs, env, jobs, logFile, bin, tests: opts.boot };
     for (const [i, r] of rows.entries()) {
       if (r.commit === null || r.builds !== true) continue;
       const label = `${r.index}/${rows.length} ${r.file}`;

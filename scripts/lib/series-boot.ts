@@ -7,7 +7,7 @@
 // tests check that stock io_uring still works (the uringlet-only tests skip).
 import { join } from 'node:path';
 import { InfraError, KernelFailure, type KernelFailureType } from './errors.ts';
-import { buildGuestTests, runGuestTests, type GuestTestRun } from './guest-tests.ts';
+import { runGuestTests, type GuestTestRun } from './guest-tests.ts';
 import { log, type LogFile } from './log.ts';
 import { run } from './proc.ts';
 import { withVm } from './vm.ts';
@@ -59,8 +59,8 @@ export interface SeriesBootOptions {
   env: Record<string, string>;
   jobs: number;
   logFile: LogFile;
-  /** exported uapi headers of the series' last commit (the guest tests are built once, against them) */
-  headersDir: string;
+  /** the guest test binaries, built once for every commit (against the uapi of the series' last commit) */
+  bin: string;
   /** guest test groups to run; [undefined] runs the whole suite */
   tests: (string | undefined)[];
 }
@@ -76,13 +76,12 @@ export async function bootCommit(label: string, commit: string, o: SeriesBootOpt
     run('nice', ['-n', '10', 'make', ...o.makeArgs, `-j${o.jobs}`, 'bzImage'], { cwd: o.tree, env: o.env, log: o.logFile }));
   const empty = { passed: 0, failed: 0, skipped: 0, failedTests: [] };
   if (mk.exitCode !== 0) return { builds: false, kernelFailure: null, ...empty, sec: sec() };
-  const bin = await buildGuestTests(o.headersDir);
   const bzImage = join(o.buildDir, 'arch/x86/boot/bzImage');
   const runs: GuestTestRun[] = [];
   try {
     await log.step(`${label}: booting and running guest tests (${o.tests.map((t) => t ?? 'all').join(', ')})`, () =>
       withVm({ kernel: bzImage }, async (vm) => {
-        for (const only of o.tests) runs.push(...(await runGuestTests(vm, bin, { ...(only !== undefined ? { only } : {}), timeoutMs: 180_000 })));
+        for (const only of o.tests) runs.push(...(await runGuestTests(vm, o.bin, { ...(only !== undefined ? { only } : {}), timeoutMs: 180_000 })));
         vm.checkConsole();
       }));
   } catch (e) {
