@@ -492,12 +492,6 @@ static void read_linked_timeout(struct io_uring *ring, int fd, char *buf,
 }
 
 /*
- * A LINK_TIMEOUT is prepared with the request it is linked to, so uringlet
- * can't leave its prep to the issue: the loop faults the timespec in with
- * ->uring_lock dropped. It waits for the page (the link is being built),
- * but the lock is free meanwhile.
- */
-/*
  * A prep that fails with -EFAULT for a reason of its own: SEND_ZC with a
  * fixed buffer index past the registered ones (none here). Its prep takes a
  * notification before it checks the index. The uringlet loop once took
@@ -541,6 +535,12 @@ static void test_prep_efault(void)
 	close(sv[1]);
 }
 
+/*
+ * A LINK_TIMEOUT is prepared with the request it is linked to, so uringlet
+ * can't leave its prep to the issue: the loop faults the timespec in with
+ * ->uring_lock dropped. It waits for the page (the link is being built),
+ * but the lock is free meanwhile.
+ */
 static void test_link_timeout_fault(void)
 {
 	const char *name = "never-blocks: linked timeout whose timespec faults";
