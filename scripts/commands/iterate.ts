@@ -12,12 +12,10 @@ import { withVm } from '../lib/vm.ts';
 import { guestOf } from '../lib/compare-platform.ts';
 import { formatTapRuns } from '../lib/tap-print.ts';
 
-const fastSet = fastGuestTests;
-
 const help = `usage: uringlet iterate [--test NAME]... [--liburing NAME]... [--variant default|debug] [--kernel uringlet|stock]
   Rebuilds the uringlet kernel incrementally from its managed tree (your
   commits and uncommitted edits included), boots it and runs guest tests
-  (default: ${fastSet.join(', ')}). --test all runs the whole guest suite;
+  (default: ${fastGuestTests.join(', ')}). --test all runs the whole guest suite;
   --liburing NAME adds tests of liburing's own suite (forced uringlet).
   Exit: 0 pass, 1 test failure, 2 user/infrastructure error, 3 kernel crash.`;
 
@@ -43,7 +41,7 @@ const command: Command = {
     if (variant !== 'default' && variant !== 'debug') throw new UserError('--variant must be default or debug');
     const kernel = values.kernel;
     if (kernel !== 'stock' && kernel !== 'uringlet') throw new UserError('--kernel must be uringlet or stock');
-    const tests = values.test === undefined ? fastSet : values.test.includes('all') ? [undefined] : values.test;
+    const tests = values.test === undefined ? fastGuestTests : values.test.includes('all') ? [undefined] : values.test;
 
     const t0 = Date.now();
     const build = await buildKernel({ kernel, variant });

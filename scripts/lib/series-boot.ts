@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { InfraError, KernelFailure, type KernelFailureType } from './errors.ts';
 import { runGuestTests, type GuestTestRun } from './guest-tests.ts';
 import { log, type LogFile } from './log.ts';
+import { incompleteRun } from './tap-print.ts';
 import { run } from './proc.ts';
 import { withVm } from './vm.ts';
 
@@ -36,8 +37,8 @@ export function summarizeRuns(runs: readonly GuestTestRun[]): Pick<BootResult, '
       else if (t.skip) skipped++;
       else passed++;
     }
-    if (r.tap.planned === null) failedTests.push(`${r.program}: no TAP plan (exit ${r.exitCode ?? 'signal'})`);
-    else if (r.tap.tests.length !== r.tap.planned) failedTests.push(`${r.program}: ${r.tap.tests.length} of ${r.tap.planned} planned results (exit ${r.exitCode ?? 'signal'})`);
+    const incomplete = incompleteRun(r);
+    if (incomplete !== null) failedTests.push(`${r.program}: ${incomplete}`);
   }
   return { passed, failed: failedTests.length, skipped, failedTests };
 }
@@ -78,6 +79,7 @@ export async function bootCommit(label: string, commit: string, o: SeriesBootOpt
   if (mk.exitCode !== 0) return { builds: false, kernelFailure: null, ...empty, sec: sec() };
   const bzImage = join(o.buildDir, 'arch/x86/boot/bzImage');
   const runs: GuestTestRun[] = [];
+  let failure: KernelFailure | null = null;
   try {
     await log.step(`${label}: booting and running guest tests (${o.tests.map((t) => t ?? 'all').join(', ')})`, () =>
       withVm({ kernel: bzImage }, async (vm) => {
@@ -85,11 +87,11 @@ export async function bootCommit(label: string, commit: string, o: SeriesBootOpt
         vm.checkConsole();
       }));
   } catch (e) {
-    o.logFile.write(`\n# ${label}: guest test output\n${runs.map((r) => r.output).join('')}`);
     if (!(e instanceof KernelFailure)) throw e;
-    const s = summarizeRuns(runs);
-    return { builds: true, kernelFailure: { type: e.type, title: e.title, details: e.details.slice(-20), log: e.logPath ?? null }, ...s, sec: sec() };
+    failure = e;
+  } finally {
+    o.logFile.write(`\n# ${label}: guest test output\n${runs.map((r) => r.output).join('')}`);
   }
-  o.logFile.write(`\n# ${label}: guest test output\n${runs.map((r) => r.output).join('')}`);
-  return { builds: true, kernelFailure: null, ...summarizeRuns(runs), sec: sec() };
+  const kernelFailure = failure === null ? null : { type: failure.type, title: failure.title, details: failure.details.slice(-20), log: failure.logPath ?? null };
+  return { builds: true, kernelFailure, ...summarizeRuns(runs), sec: sec() };
 }

@@ -20,6 +20,16 @@ export interface TapPrint {
   failed: number;
 }
 
+/**
+ * Pure: why a program's TAP is incomplete (it died part way): no plan, or
+ * fewer results than planned. null when it is complete.
+ */
+export function incompleteRun(r: GuestTestRun): string | null {
+  if (r.tap.planned === null) return `no TAP plan (exit ${r.exitCode ?? 'signal'})`;
+  if (r.tap.tests.length !== r.tap.planned) return `${r.tap.tests.length} of ${r.tap.planned} planned results (exit ${r.exitCode ?? 'signal'})`;
+  return null;
+}
+
 export function formatTapRuns(runs: readonly GuestTestRun[], opts: TapPrintOptions): TapPrint {
   if (opts.style === 'raw') {
     // A run counts as failed also when its TAP is not ok (no plan, or fewer
@@ -38,12 +48,13 @@ export function formatTapRuns(runs: readonly GuestTestRun[], opts: TapPrintOptio
     }
     // Without a plan there may be no test lines at all: show the tail of the
     // output so the reason is on screen.
-    if (r.tap.planned === null) {
-      lines.push(`FAIL ${r.program}${opts.only !== undefined ? ` ${opts.only}` : ''}: no TAP plan (exit ${r.exitCode ?? 'signal'}), output:\n${r.output.split('\n').slice(-15).join('\n')}`);
+    const incomplete = incompleteRun(r);
+    if (incomplete !== null && r.tap.planned === null) {
+      lines.push(`FAIL ${r.program}${opts.only !== undefined ? ` ${opts.only}` : ''}: ${incomplete}, output:\n${r.output.split('\n').slice(-15).join('\n')}`);
       failed++;
-    } else if (r.tap.tests.length !== r.tap.planned) {
+    } else if (incomplete !== null) {
       // Same rule as 'raw': a program that planned more than it reported died part way.
-      lines.push(`FAIL ${r.program}: ${r.tap.tests.length} of ${r.tap.planned} planned results (exit ${r.exitCode ?? 'signal'})`);
+      lines.push(`FAIL ${r.program}: ${incomplete}`);
       failed++;
     }
   }
