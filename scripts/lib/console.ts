@@ -3,7 +3,7 @@
 // the host time at which each stage first appeared. Failure classification
 // lives in crash.ts.
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
-import { classifyConsole, type CrashReport } from './crash.ts';
+import { classifyConsole, findReports, type CrashReport } from './crash.ts';
 
 export { classifyConsole, type CrashReport } from './crash.ts';
 
@@ -103,6 +103,11 @@ export class ConsoleMonitor {
     const lines = this.text_.split('\n');
     while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
     return lines.slice(-n);
+  }
+
+  /** Every kernel failure on the console since `since`, in order. */
+  reports(since = 0): CrashReport[] {
+    return findReports(this.text_.slice(since));
   }
 
   /** The first kernel failure on the console (memoised until new text arrives). */

@@ -16,7 +16,7 @@ import { ensureHost } from './host.ts';
 import { log } from './log.ts';
 import { runOk } from './proc.ts';
 import { freePort, hostHasInvariantTsc, isPortConflict, qemuArgs, qemuSettings, qmp, shellQuote } from './qemu.ts';
-import { GuestSsh, type ExecOptions, type ExecResult } from './ssh.ts';
+import { GuestSsh, HostKeyMismatch, type ExecOptions, type ExecResult } from './ssh.ts';
 
 export type { ExecOptions, ExecResult } from './ssh.ts';
 export type { GuestImage } from './image.ts';
@@ -79,6 +79,16 @@ export function bootTimings(stageAt: Partial<Record<BootStage, number>>, sshMs: 
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * How long a push or pull may take. SFTP requests have no timeout of their
+ * own, and a guest whose root file system hangs in writeback keeps answering
+ * SSH keepalives; what moves here is MiBs, so minutes mean a hung guest.
+ */
+const transferTimeoutMs = 5 * 60_000;
+
+/** A report that lets the kernel go on (checkConsole reports it); anything else ends the boot's work. */
+const nonFatal = (r: CrashReport): boolean => r.type === 'warning' || r.type === 'memory-leak';
 
 export class Vm {
   readonly consoleLogPath: string;
@@ -176,8 +186,7 @@ export class Vm {
     for (;;) {
       this.monitor.poll();
       const crash = this.monitor.crash();
-      // A warning or a leak lets the boot go on (checkConsole reports it); anything else is fatal.
-      if (crash !== null && crash.type !== 'warning' && crash.type !== 'memory-leak') throw this.failure(crash);
+      if (crash !== null && !nonFatal(crash)) throw this.failure(crash);
       if (!this.alive) {
         throw new KernelFailure('qemu-exit', `QEMU exited during boot (exit ${this.exited?.code ?? this.exited?.signal}; stage reached: ${this.monitor.stage})`, {
           details: this.consoleTail(30), logPath: this.consoleLogPath,
@@ -191,10 +200,22 @@ export class Vm {
       }
       await sleep(20);
     }
-    this.ssh = await GuestSsh.connect({
-      port: this.port, privateKey: this.image.clientKey, hostKeyBlob: this.image.hostKeyBlob,
-      deadlineMs: Math.max(deadline, Date.now() + 15_000), isAlive: () => this.alive,
-    });
+    const mark = this.consoleMark();
+    try {
+      this.ssh = await GuestSsh.connect({
+        port: this.port, privateKey: this.image.clientKey, hostKeyBlob: this.image.hostKeyBlob,
+        deadlineMs: Math.max(deadline, Date.now() + 15_000), isAlive: () => this.alive,
+      });
+    } catch (e) {
+      // A pinned key that does not match, or a key sshd refuses, is the image's problem.
+      if (e instanceof HostKeyMismatch) throw e;
+      const what = e instanceof InfraError ? [e.message, ...e.details].join('\n') : String(e);
+      if (this.alive && /authentication methods failed/i.test(what)) throw e;
+      // sshd said it was ready: a guest that then dies or stops answering is the kernel's failure.
+      throw await this.explain(new KernelFailure('ssh-lost', `sshd announced it was ready, then SSH failed: ${e instanceof Error ? e.message : String(e)}`, {
+        details: e instanceof InfraError ? e.details : [],
+      }), mark);
+    }
     this.bootTimings = bootTimings(this.monitor.stageAt, Date.now() - t0);
     if (this.ssh.attempts.length > 1) log.info(`vm: SSH took ${this.ssh.attempts.length} attempts: ${this.ssh.attempts.join('; ')}`);
   }
@@ -204,20 +225,30 @@ export class Vm {
    * moment for the console to show why (a panic ends QEMU right after it
    * prints); a console crash report wins over the symptom.
    */
-  private async explain(e: unknown): Promise<unknown> {
+  private async explain(e: unknown, mark: number): Promise<unknown> {
     if (!(e instanceof KernelFailure)) return e;
+    const fatal = (): CrashReport | undefined => {
+      this.monitor.poll();
+      const first = this.monitor.crash();
+      // a crash that left SSH up during an earlier command still explains this one
+      return this.monitor.reports(mark).find((r) => !nonFatal(r)) ?? (first !== null && !nonFatal(first) ? first : undefined);
+    };
     if (e.type === 'ssh-lost') {
       const until = Date.now() + 3000;
-      while (Date.now() < until && this.alive && this.crash() === null) await sleep(50);
+      while (Date.now() < until && this.alive && fatal() === undefined) await sleep(50);
     }
-    const crash = this.crash();
-    if (crash !== null) return this.failure(crash);
+    // A crash before a warning: an earlier warning (the kernel went on after it) is not
+    // what ended this command.
+    const crash = fatal();
+    if (crash !== undefined) return this.failure(crash);
+    const warning = this.monitor.reports(mark)[0];
+    const seen = warning !== undefined ? [`--- the console showed while it ran: ${warning.type}: ${warning.title} ---`] : [];
     if (!this.alive) {
-      return new KernelFailure('qemu-exit', `QEMU exited (${this.exited?.code ?? this.exited?.signal}) with no kernel report on the console`, {
-        details: this.consoleTail(20), logPath: this.consoleLogPath,
+      return new KernelFailure('qemu-exit', `QEMU exited (${this.exited?.code ?? this.exited?.signal}) with no kernel crash report on the console`, {
+        details: [...seen, ...this.consoleTail(20)], logPath: this.consoleLogPath,
       });
     }
-    return new KernelFailure(e.type, e.title, { details: [...e.details, '--- console tail ---', ...this.consoleTail(15)], logPath: this.consoleLogPath });
+    return new KernelFailure(e.type, e.title, { details: [...e.details, ...seen, '--- console tail ---', ...this.consoleTail(15)], logPath: this.consoleLogPath });
   }
 
   private connected(): GuestSsh {
@@ -227,30 +258,42 @@ export class Vm {
 
   async exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const ssh = this.connected();
+    const mark = this.consoleMark();
     try {
       return await ssh.exec(cmd, opts);
     } catch (e) {
-      throw await this.explain(e);
+      throw await this.explain(e, mark);
     }
   }
 
-  async push(local: string, remote: string): Promise<void> {
-    const ssh = this.connected();
-    try {
-      await ssh.push(local, remote);
-    } catch (e) {
-      if (ssh.lost !== null || !this.alive) throw await this.explain(new KernelFailure('ssh-lost', `push ${local} -> ${remote}: ${(e as Error).message}`));
-      throw new InfraError(`push ${local} -> ${remote} failed: ${(e as Error).message}`);
-    }
+  async push(local: string, remote: string, timeoutMs = transferTimeoutMs): Promise<void> {
+    await this.transfer(`push ${local} -> ${remote}`, (ssh) => ssh.push(local, remote), timeoutMs);
   }
 
-  async pull(remote: string, local: string): Promise<void> {
+  async pull(remote: string, local: string, timeoutMs = transferTimeoutMs): Promise<void> {
+    await this.transfer(`pull ${remote} -> ${local}`, (ssh) => ssh.pull(remote, local), timeoutMs);
+  }
+
+  private async transfer(what: string, op: (ssh: GuestSsh) => Promise<void>, timeoutMs: number): Promise<void> {
     const ssh = this.connected();
+    const mark = this.consoleMark();
+    const work = op(ssh);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((res) => (timer = setTimeout(() => res('expired'), timeoutMs)));
     try {
-      await ssh.pull(remote, local);
+      if ((await Promise.race([work.then(() => 'done' as const), expired])) === 'expired') {
+        // Closing the connection is what makes the pending SFTP requests settle.
+        work.catch(() => undefined);
+        ssh.close();
+        throw await this.explain(new KernelFailure('command-timeout', `${what} did not finish within ${timeoutMs / 1000} s`), mark);
+      }
     } catch (e) {
-      if (ssh.lost !== null || !this.alive) throw await this.explain(new KernelFailure('ssh-lost', `pull ${remote} -> ${local}: ${(e as Error).message}`));
-      throw new InfraError(`pull ${remote} -> ${local} failed: ${(e as Error).message}`);
+      if (e instanceof KernelFailure) throw e;
+      const msg = e instanceof Error ? e.message : String(e);
+      if (ssh.lost !== null || !this.alive) throw await this.explain(new KernelFailure('ssh-lost', `${what}: ${msg}`), mark);
+      throw new InfraError(`${what} failed: ${msg}`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -11,6 +11,8 @@
 # Kernel command line knobs:
 #   uringlet.nosshd     do not start sshd (tests the boot-timeout path)
 #   uringlet.shell      also start a root shell on the console
+#   uringlet.losessh    announce readiness, then stop sshd and panic 3 s later
+#                       (tests a kernel lost before the first SSH session)
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root
 umask 022
@@ -28,10 +30,12 @@ mount -a -n
 read -r cmdline </proc/cmdline
 nosshd=0
 shell=0
+losessh=0
 for arg in $cmdline; do
 	case "$arg" in
 	uringlet.nosshd) nosshd=1 ;;
 	uringlet.shell) shell=1 ;;
+	uringlet.losessh) losessh=1 ;;
 	esac
 done
 
@@ -71,6 +75,11 @@ else
 		sleep 0.01
 	done
 	[ "$i" -le 1000 ] && echo "URINGLET-READY"
+	if [ "$losessh" = 1 ]; then
+		read -r pid </run/sshd.pid && kill "$pid"
+		sleep 3
+		echo c >/proc/sysrq-trigger
+	fi
 fi
 
 if [ "$shell" = 1 ]; then
