@@ -5,7 +5,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Command, parseCommandArgs } from './types.ts';
-import { UserError } from '../lib/errors.ts';
+import { ExitCode, UserError } from '../lib/errors.ts';
 import { buildKernel } from '../lib/kbuild.ts';
 import { buildPeerSuite, flakyEntry, flakyOverrideRuns, loadSuiteSpec, peerVerdict, runPeerSuite, toTap, type PeerTestResult } from '../lib/liburing-suite.ts';
 import { log } from '../lib/log.ts';
@@ -70,6 +70,7 @@ const command: Command = {
     const partial = `${dir}.partial`;
     mkdirSync(partial, { recursive: true });
     const results: Partial<Record<KernelName, PeerTestResult[]>> = {};
+    const hungTests: string[] = [];
     for (const k of kernels) {
       const build = await buildKernel({ kernel: k, variant });
       log.info(`liburing ${suite.version}: ${values.test?.length ?? suite.tests.length} tests${repeat > 1 ? ` x ${repeat} runs` : ''} on ${k}/${variant}${k === 'uringlet' ? ` (kernel.io_uring_uringlet_force=${knob})` : ''}`);
@@ -90,6 +91,12 @@ const command: Command = {
         });
         // Kept before the console check: a splat fails the run, the results stay in the .partial directory.
         writeFileSync(join(partial, `${k}-${variant}.tap`), toTap(out, `liburing ${suite.version} on ${k}/${variant}${k === 'uringlet' ? `, knob ${knob}` : ''}`));
+        const hung = out.filter((x) => x.status === 'hang').map((x) => x.name);
+        if (hung.length > 0) {
+          // timeout(1)'s SIGKILL did not end it: a task stuck in the kernel, whatever the test says
+          log.warn(`${k}/${variant}: ${hung.join(', ')} could not be killed (a task stuck in the kernel); console tail:\n  ${vm.consoleTail(20).join('\n  ')}`);
+          hungTests.push(...hung.map((n) => `${k}: ${n}`));
+        }
         const during = out.filter((x) => x.console !== undefined).map((x) => `${x.name}: ${x.console}`);
         if (during.length > 0) log.warn(`${k}/${variant}: kernel reports appeared during ${during.join('; ')} (TAP: ${partial})`);
         // A splat in the console fails the run even if every test passed.
@@ -135,6 +142,11 @@ const command: Command = {
           if (known === undefined && flaky === undefined) exit = 1;
         }
       }
+    }
+    if (hungTests.length > 0) {
+      process.stdout.write(`  KERNEL HANG: ${hungTests.join(', ')} outlived SIGKILL (exit ${ExitCode.kernelFailure})\n`);
+      exit = ExitCode.kernelFailure;
+      summary.unkillable = hungTests;
     }
     writeJsonAtomic(join(partial, 'results.json'), summary);
     renameSync(partial, dir);

@@ -6,7 +6,7 @@
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, ftruncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { probeAccelerator } from './accel.ts';
-import { UserError } from './errors.ts';
+import { KernelFailure, UserError } from './errors.ts';
 import { log } from './log.ts';
 import { buildImage, type GuestImage } from './image.ts';
 import { buildKernel, readMetadata, type KernelBuild } from './kbuild.ts';
@@ -94,6 +94,13 @@ function liburingSuite(which: 'all' | 'quick'): SuiteRunner {
     const name = `${ctx.variant}-${ctx.arm}-liburing.tap`;
     mkdirSync(ctx.outDir, { recursive: true });
     writeFileSync(join(ctx.outDir, name), toTap(results, `liburing ${built.version} on ${ctx.kernel}/${ctx.variant}${ctx.kernel === 'uringlet' ? `, knob ${spec.uringletKnob}` : ''}`));
+    const hung = results.filter((r) => r.status === 'hang');
+    if (hung.length > 0) {
+      // timeout(1)'s SIGKILL did not end it: a task stuck in the kernel is the kernel's failure
+      throw new KernelFailure('hung-task', `liburing ${hung.map((r) => r.name).join(', ')} outlived SIGKILL (a task stuck in the kernel)`, {
+        details: [...hung.flatMap((r) => r.tail), `TAP: ${join(ctx.outDir, name)}`],
+      });
+    }
     return {
       suite: 'liburing',
       arm: ctx.arm,
@@ -164,7 +171,11 @@ export async function realPlatform(opts: { liburing?: 'all' | 'quick' } = {}): P
           },
           async (vm) => {
             consoleSrc = vm.consoleLogPath;
-            return fn(guestOf(vm));
+            const out = await fn(guestOf(vm));
+            // A report that did not stop the guest (a WARNING, a lockdep or KASAN report that
+            // only killed a kworker) fails the boot as much as a panic would.
+            vm.checkConsole();
+            return out;
           },
         );
       } finally {

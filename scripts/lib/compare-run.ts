@@ -5,8 +5,8 @@
 // booting go through a Platform (compare-platform.ts), so this file is only
 // about the order of things and about what is measured.
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { log } from './log.ts';
 import { InfraError, KernelFailure, UserError } from './errors.ts';
 import { fioProblems, histogramToJson, parseFioOutput, sampleOf, histogramPercentiles, FioParseError } from './fio.ts';
@@ -117,6 +117,8 @@ interface SavedPlan {
   overrides: { boots?: number; runs?: number; runtimeSec?: number; rampSec?: number; tests?: boolean; perf?: boolean };
   /** --uringlet-kernel: the file and its hash, so that --resume boots the same kernel. */
   uringletKernel?: { path: string; sha256: string };
+  /** sha256 of each kernel booted ('stock/default': ...), so that --resume refuses a rebuilt one. */
+  kernelSha256?: Record<string, string>;
   command: string;
   startedAt: string;
 }
@@ -629,9 +631,38 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
       kernelMeta.push({ arm: k, kernel: k, variant: v, bzImage: b.bzImage, ...(build !== undefined ? { build } : {}) });
     }
   }
+
+  // Boot private copies: a rebuild during the run (iterate in another terminal) must not
+  // swap a kernel between boots, and --resume must boot the kernels the run started with.
+  // Not under paths.runs(): vm.ts cleans that directory of anything without a live owner.
+  const bootImages = new Map<string, string>();
+  const removeBootImages = (): void => bootImages.forEach((p) => rmSync(p, { force: true }));
+  const hashes: Record<string, string> = {};
+  for (const v of variants) {
+    for (const k of ['stock', 'uringlet'] as const) {
+      const key = `${k}/${v}`;
+      const copy = join(cacheRoot(), 'compare', `${run.id}-${k}-${v}.bzImage`);
+      mkdirSync(dirname(copy), { recursive: true });
+      copyFileSync(kernels[k][v]!.bzImage, copy);
+      bootImages.set(key, copy);
+      hashes[key] = sha256File(copy);
+    }
+  }
+  if (plan.kernelSha256 === undefined) {
+    plan = { ...plan, kernelSha256: hashes };
+    run.writeJson('plan.json', plan);
+  } else {
+    const was = plan.kernelSha256;
+    const changed = Object.keys(hashes).filter((k) => was[k] !== undefined && was[k] !== hashes[k]);
+    if (changed.length > 0) {
+      removeBootImages();
+      throw new UserError(`run '${run.id}' cannot be resumed: the ${changed.join(', ')} kernel changed since it started (patches/ or the managed tree was edited)`, {
+        details: changed.map((k) => `${k}: sha256 then ${was[k]}, now ${hashes[k]}`).concat('its boots would mix two kernels: start a new run instead'),
+      });
+    }
+  }
   run.writeJson('build.json', kernelMeta);
 
-  // Not under paths.runs(): vm.ts cleans that directory of anything without a live owner.
   const dataDisk = join(cacheRoot(), 'compare', `${run.id}-data.raw`);
   await platform.makeDataDisk(dataDisk, profile.vm.dataDiskMiB);
 
@@ -655,7 +686,7 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
       boot: slot.boot,
       kernel: slot.kernel,
       variant: slot.variant.name,
-      bzImage: k.bzImage,
+      bzImage: bootImages.get(`${slot.kernel}/${slot.variant.name}`) ?? k.bzImage,
       vcpus: profile.vm.vcpus,
       memoryMiB: profile.vm.memoryMiB,
       dataDisk,
@@ -690,11 +721,12 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
       if (!(e instanceof KernelFailure)) {
         // --resume makes a new one: don't leave a GiB behind in the cache
         rmSync(dataDisk, { force: true });
+        removeBootImages();
         throw e;
       }
-      // A leak (kmemleak, found after the boot's work) is a kernel bug but leaves the kernel
-      // healthy and the boot's numbers whole: report it and go on with the other boots.
-      crashed = e.type !== 'memory-leak';
+      // A leak (kmemleak) or a warning, found after the boot's work, is a kernel bug but left
+      // the kernel running and the boot's numbers whole: report it and go on with the other boots.
+      crashed = e.type !== 'memory-leak' && e.type !== 'warning';
       boot.status = 'crashed';
       boot.failure = { arm: slot.arm, variant: slot.variant.name, boot: slot.boot, type: e.type, title: e.title, details: e.details, log: consoleRel };
       log.warn(`kernel failure on ${slot.arm} boot ${slot.boot + 1}: ${e.message}; ${crashed ? 'stopping the benchmark loop and writing the report' : 'going on with the next boot'}`);
@@ -728,6 +760,7 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
   writeReports(run, summary);
   const dir = run.finish();
   rmSync(dataDisk, { force: true });
+  removeBootImages();
   process.stdout.write(renderTerminal(summary, join(dir, 'report.md')));
   return { summary, dir, exitCode: summary.exitCode };
 }

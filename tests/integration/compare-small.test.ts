@@ -145,6 +145,18 @@ test.serial('compare --uringlet-kernel: no resume once the given image changed; 
   t.deepEqual(plan.uringletKernel, { path: given, sha256: sha256(given) });
   writeFileSync(given, 'another build\n');
   await t.throwsAsync(runCompare({ ...opts, resume: partial[0]!.replace(/\.partial$/, '') }, noBoot), { instanceOf: UserError, message: /gone or changed since/ });
+  // Every kernel booted is pinned by its hash; a stock kernel rebuilt since is refused too.
+  const planPath = join(root, partial[0]!, 'plan.json');
+  const pinned = JSON.parse(readFileSync(planPath, 'utf8')) as { kernelSha256?: Record<string, string> };
+  t.is(pinned.kernelSha256?.['uringlet/default'], plan.uringletKernel?.sha256, 'the copy booted is the given file');
+  t.regex(pinned.kernelSha256?.['stock/default'] ?? '', /^[0-9a-f]{64}$/);
+  writeFileSync(given, 'stands for a bzImage; never booted here\n');
+  writeFileSync(planPath, JSON.stringify({ ...pinned, kernelSha256: { ...pinned.kernelSha256, 'stock/default': '0'.repeat(64) } }));
+  await t.throwsAsync(runCompare({ ...opts, resume: partial[0]!.replace(/\.partial$/, '') }, noBoot), {
+    instanceOf: UserError,
+    message: /cannot be resumed: the stock\/default kernel changed/,
+  });
+  t.deepEqual(readdirSync(join(cacheRoot(), 'compare')).filter((f) => f.startsWith(partial[0]!.replace(/\.partial$/, ''))), [], 'no boot copy or data disk left behind');
   // quick runs the guest suite, compiled against the series' headers: refused before a run directory exists
   await t.throwsAsync(runCompare({ ...opts, profile: 'quick', uringletKernel: given }, noBoot), { instanceOf: UserError, message: /--no-tests/ });
   t.is(readdirSync(root).filter((d) => d.startsWith('20')).length, 1, 'no run directory for the refused run');
