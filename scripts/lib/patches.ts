@@ -23,7 +23,7 @@ import { LogFile, log } from './log.ts';
 import { firstErrors, mergeWarnings, newWarnings, normalisePath, parseWarnings, rebuiltFiles } from './metadata.ts';
 import { paths, repoRoot } from './paths.ts';
 import { run, runOk } from './proc.ts';
-import { patchIds, patchSubject, readSeries, type Series } from './series.ts';
+import { parseApplyFailure, patchIds, patchSubject, readSeries, type Series } from './series.ts';
 import { bootCommit, bootVerdict, type BootResult } from './series-boot.ts';
 import { buildGuestTests } from './guest-tests.ts';
 
@@ -343,6 +343,8 @@ export interface CheckRow {
   subject: string;
   /** null: not tried (an earlier patch did not apply). */
   applies: boolean | null;
+  /** Where it did not apply (file and hunk line, from git apply -v), when it did not. */
+  applyFailure?: { file: string | null; line: number | null };
   /** null: not tried (did not apply, or --no-build). */
   builds: boolean | null;
   buildSec: number | null;
@@ -361,7 +363,10 @@ export interface CheckRow {
 /** Pure: why a patch fails the check (empty: it passes). CHECKs count: the series claims --strict clean. */
 export function patchVerdict(r: Omit<CheckRow, 'ok' | 'reasons'>): string[] {
   const out: string[] = [];
-  if (r.applies === false) out.push('does not apply');
+  if (r.applies === false) {
+    const f = r.applyFailure;
+    out.push(`does not apply${f?.file != null ? `: ${f.file}${f.line !== null ? `, hunk at line ${f.line}` : ''}` : ''}`);
+  }
   if (r.applies === null) out.push('not applied (an earlier patch did not apply)');
   if (r.builds === false) out.push('does not build');
   if (!r.checkpatch.complete) out.push('checkpatch did not finish');
@@ -899,10 +904,16 @@ async function checkLocked(opts: CheckOptions, source: KernelSource, series: Ser
     let buildErrors: string[] = [];
     let added: string[] | null = null;
     let commit: string | null = null;
+    let applyFailure: { file: string | null; line: number | null } | undefined;
     if (!stopped) {
       const am = await run('git', ['-C', tree, 'am', '-q', '--no-3way', '--no-gpg-sign', p.path], { env: gitIdentityEnv, log: logFile });
       applies = am.exitCode === 0;
       if (!applies) {
+        // git am says little about the hunk; git apply -v shows the context it could not find.
+        const check = await run('git', ['-C', tree, 'apply', '--check', '-v', p.path]);
+        const f = parseApplyFailure(`${am.stdout}\n${am.stderr}\n${check.stdout}\n${check.stderr}`);
+        applyFailure = { file: f.file, line: f.line };
+        logFile.write(`\n# ${p.file} does not apply\n${f.lines.join('\n')}\n`);
         await run('git', ['-C', tree, 'am', '--abort'], { log: logFile });
         stopped = true;
       } else {
@@ -919,7 +930,7 @@ async function checkLocked(opts: CheckOptions, source: KernelSource, series: Ser
         added = step.added;
       }
     }
-    const partial = { index: n, file: p.file, subject: p.subject, applies, builds, buildSec, buildErrors, checkpatch, newWarnings: added, commit, boot: null };
+    const partial = { index: n, file: p.file, subject: p.subject, applies, ...(applyFailure !== undefined ? { applyFailure } : {}), builds, buildSec, buildErrors, checkpatch, newWarnings: added, commit, boot: null };
     const reasons = patchVerdict(partial);
     rows.push({ ...partial, ok: reasons.length === 0, reasons });
     log.info(`${label}: ${reasons.length === 0 ? 'ok' : reasons.join('; ')}`);

@@ -237,6 +237,11 @@ function row(over: Partial<CheckRow>): CheckRow {
 test('verdict: a clean patch passes; apply, build, checkpatch (checks too) and new warnings fail it', (t) => {
   t.deepEqual(row({}).reasons, []);
   t.deepEqual(row({ applies: false, builds: null, newWarnings: null }).reasons, ['does not apply']);
+  t.deepEqual(
+    row({ applies: false, applyFailure: { file: 'io_uring/io-wq.c', line: 512 }, builds: null, newWarnings: null }).reasons,
+    ['does not apply: io_uring/io-wq.c, hunk at line 512'],
+    'the file and hunk that did not apply, when git apply -v named them',
+  );
   t.deepEqual(row({ applies: null, builds: null, newWarnings: null }).reasons, ['not applied (an earlier patch did not apply)']);
   t.deepEqual(row({ builds: false }).reasons, ['does not build']);
   t.deepEqual(row({ checkpatch: parseCheckpatch('total: 0 errors, 0 warnings, 2 checks, 10 lines checked\n') }).reasons, ['checkpatch: 0 errors, 0 warnings, 2 checks']);
