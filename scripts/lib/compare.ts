@@ -9,7 +9,7 @@
 //   3. larger than the profile's practical threshold, and
 //   4. larger than the A/A noise floor (stock against stock) of that metric.
 import { histogramFromJson, histogramPercentiles, mergeHistograms, type Histogram } from './fio.ts';
-import { adjustP, covPct, mannWhitneyU, mannWhitneyMinP, mean, median, pctChange, stddev, welchT, type Correction } from './stats.ts';
+import { adjustP, clusterRatioCi, covPct, hashSeed, mannWhitneyU, mannWhitneyMinP, mean, median, pctChange, stddev, welchT, type Correction } from './stats.ts';
 
 export type Better = 'higher' | 'lower';
 
@@ -115,8 +115,15 @@ export interface MetricComparison extends MetricIdentity {
   p: number;
   pAdj: number;
   test: string;
-  /** 95% CI of the difference of means, in % of the stock mean (Welch). */
+  /** 95% CI of the difference of means, in % of the stock mean (Welch over runs). */
   ciPct: [number, number] | undefined;
+  /**
+   * 95% CI of the %change from a bootstrap over whole boots (boot pairs when
+   * every boot has its partner), with >= 2 boots per kernel. Runs within a
+   * boot are not independent, so the per-run test alone is optimistic: a
+   * change counts as significant only if this interval excludes 0 as well.
+   */
+  bootCiPct?: [number, number];
   /** |%change| of the A/A comparison for this metric, after pooling (see noiseFloors). */
   noiseFloorPct: number | undefined;
   verdict: Verdict;
@@ -130,6 +137,31 @@ export interface MetricComparison extends MetricIdentity {
    * should see.
    */
   bootMeans?: { stock: number[]; uringlet: number[] };
+}
+
+/**
+ * Pure: bootstrap CI (95%) of the %change of `metric`'s mean that resamples
+ * whole boots, paired by boot index when both kernels have the same boots
+ * (interleaved: stock #i, then uringlet #i). Undefined under 2 boots each.
+ */
+export function bootChangeCi(stock: readonly RunRecord[], uringlet: readonly RunRecord[], metric: string, seed: number): [number, number] | undefined {
+  const byBoot = (rs: readonly RunRecord[]): Map<number, number[]> => {
+    const m = new Map<number, number[]>();
+    for (const r of rs) {
+      const v = r.metrics[metric];
+      if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+      m.set(r.boot, [...(m.get(r.boot) ?? []), v]);
+    }
+    return m;
+  };
+  const sb = byBoot(stock);
+  const ub = byBoot(uringlet);
+  const keys = [...sb.keys()].sort((a, b) => a - b);
+  const paired = keys.length === ub.size && keys.every((k) => ub.has(k));
+  const ci = paired
+    ? clusterRatioCi(keys.map((k) => sb.get(k)!), keys.map((k) => ub.get(k)!), { seed, paired: true, resamples: 2000 })
+    : clusterRatioCi([...sb.values()], [...ub.values()], { seed, resamples: 2000 });
+  return ci === undefined ? undefined : [(ci[0] - 1) * 100, (ci[1] - 1) * 100];
 }
 
 /** Pure: the mean of `metric` over each boot's records, in boot order. */
@@ -264,6 +296,7 @@ export function analyze(points: readonly PointInfo[], records: readonly RunRecor
         ciPct = [(w.ci[0] / mean(vs)) * 100, (w.ci[1] / mean(vs)) * 100];
       }
       const floor = floors.get(`${p.key}\u0000${m.id}`);
+      const bootCiPct = enough ? bootChangeCi(s, u, m.id, hashSeed(`${p.key}\u0000${m.id}`)) : undefined;
       comparisons.push({
         point: p.key,
         workload: p.workload,
@@ -281,6 +314,7 @@ export function analyze(points: readonly PointInfo[], records: readonly RunRecor
         pAdj: Number.NaN,
         test: mw === undefined ? 'none' : `Mann-Whitney U (${mw.method})`,
         ciPct,
+        ...(bootCiPct !== undefined ? { bootCiPct } : {}),
         noiseFloorPct: floor,
         verdict: 'insufficient',
         reasons: [],
@@ -375,10 +409,14 @@ export function decide(c: MetricComparison, opts: Pick<AnalyzeOptions, 'alpha' |
     return 'insufficient';
   }
   const size = Math.abs(c.changePct);
-  const significant = c.pAdj < opts.alpha;
+  const byRuns = c.pAdj < opts.alpha;
+  // Runs of one boot share its state: the boots must agree too.
+  const byBoots = c.bootCiPct === undefined || c.bootCiPct[0] > 0 || c.bootCiPct[1] < 0;
+  const significant = byRuns && byBoots;
   const practical = size >= opts.practicalThresholdPct;
   const aboveFloor = size > c.noiseFloorPct;
-  reasons.push(`p(adj) ${c.pAdj.toPrecision(2)} ${significant ? '<' : '>='} ${opts.alpha}`);
+  reasons.push(`p(adj) ${c.pAdj.toPrecision(2)} ${byRuns ? '<' : '>='} ${opts.alpha}`);
+  if (c.bootCiPct !== undefined) reasons.push(`CI by boots [${fmt(c.bootCiPct[0])}%, ${fmt(c.bootCiPct[1])}%] ${byBoots ? 'excludes' : 'includes'} 0`);
   reasons.push(`|Δ| ${fmt(size)}% ${practical ? '>=' : '<'} threshold ${opts.practicalThresholdPct}%`);
   reasons.push(`|Δ| ${fmt(size)}% ${aboveFloor ? '>' : '<='} A/A floor ${fmt(c.noiseFloorPct)}%`);
   if (!(significant && practical && aboveFloor)) return 'no-change';

@@ -4,8 +4,10 @@
 //
 // Per benchmark point and metric, three series are compared across the two
 // runs: the stock kernel, the uringlet kernel and the uringlet/stock ratio.
-// Each run's per-repetition values (summary.json keeps them in
-// analysis.comparisons[].{stock,uringlet}.values) give the spread:
+// Each run's per-boot means (primary metrics, bootMeans, when both nights have
+// >= 3 boots per kernel: runs of one boot are not independent) or else its
+// per-repetition values (analysis.comparisons[].{stock,uringlet}.values) give
+// the spread:
 //   - stock and uringlet: Welch's t-test of tonight's values against last night's;
 //   - ratio: a percentile bootstrap (seeded, reproducible) of the change of the
 //     ratio of means, resampling all four groups.
@@ -63,6 +65,8 @@ export interface MetricTrend extends MetricIdentity {
   p: number;
   pAdj: number;
   test: 'welch' | 'bootstrap' | 'exact' | 'none';
+  /** What the test's samples are: each boot's mean (primary metrics with >= 3 boots a night), or single runs. */
+  samples?: 'boots' | 'runs';
   /** 95 % confidence interval of changePct. */
   ciPct: [number, number] | undefined;
   verdict: TrendVerdict;
@@ -289,10 +293,15 @@ function metricRows(prev: Summary, cur: Summary, settings: TrendSettings, notes:
       better: c.better,
       primary: c.primary,
     };
-    const vals = {
-      prev: { stock: finite(p.stock.values), uringlet: finite(p.uringlet.values) },
-      cur: { stock: finite(c.stock.values), uringlet: finite(c.uringlet.values) },
-    };
+    // Runs of one boot share its state and are not independent: where both nights recorded
+    // each boot's mean (primary metrics) with >= 3 boots per kernel, the boots are the samples.
+    const pb = p.bootMeans;
+    const cb = c.bootMeans;
+    const byBoots = pb !== undefined && cb !== undefined && [pb.stock, pb.uringlet, cb.stock, cb.uringlet].every((x) => finite(x).length >= 3);
+    const vals = byBoots
+      ? { prev: { stock: finite(pb.stock), uringlet: finite(pb.uringlet) }, cur: { stock: finite(cb.stock), uringlet: finite(cb.uringlet) } }
+      : { prev: { stock: finite(p.stock.values), uringlet: finite(p.uringlet.values) }, cur: { stock: finite(c.stock.values), uringlet: finite(c.uringlet.values) } };
+    const samples = byBoots ? ('boots' as const) : ('runs' as const);
     for (const series of ['stock', 'uringlet'] as const) {
       const a = vals.prev[series];
       const b = vals.cur[series];
@@ -300,6 +309,7 @@ function metricRows(prev: Summary, cur: Summary, settings: TrendSettings, notes:
         key: `${c.point} ${c.metric} ${series}`,
         ...base,
         series,
+        samples,
         previous: side(a),
         current: side(b),
         changePct: pctChange(mean(a), mean(b)),
@@ -324,6 +334,7 @@ function metricRows(prev: Summary, cur: Summary, settings: TrendSettings, notes:
       key: `${c.point} ${c.metric} ratio`,
       ...base,
       series: 'ratio',
+      samples,
       previous: { n: Math.min(vals.prev.stock.length, vals.prev.uringlet.length), mean: mean(vals.prev.uringlet) / mean(vals.prev.stock), stddev: Number.NaN },
       current: { n: Math.min(vals.cur.stock.length, vals.cur.uringlet.length), mean: mean(vals.cur.uringlet) / mean(vals.cur.stock), stddev: Number.NaN },
       changePct: Number.NaN,
@@ -372,7 +383,7 @@ export function decideTrend(r: MetricTrend, s: Pick<TrendSettings, 'alpha' | 'th
   const size = Math.abs(r.changePct);
   const significant = r.pAdj < s.alpha;
   const large = size >= s.thresholdPct;
-  reasons.push(`p(adj) ${r.pAdj.toPrecision(2)} ${significant ? '<' : '>='} ${s.alpha}`);
+  reasons.push(`p(adj) ${r.pAdj.toPrecision(2)} ${significant ? '<' : '>='} ${s.alpha}${r.samples === 'boots' ? ' (boot means)' : ''}`);
   reasons.push(`|Δ| ${Number.isFinite(size) ? size.toFixed(1) : 'n/a'}% ${large ? '>=' : '<'} threshold ${s.thresholdPct}%`);
   if (!(significant && large)) return 'no-change';
   return r.gainPct > 0 ? 'improvement' : 'regression';
@@ -514,7 +525,7 @@ export function renderTrendMarkdown(t: TrendReport): string {
   w(
     `Profile \`${t.current.profile}\`, accelerator ${t.current.accelerator ?? 'unknown'}. Last night ${t.previous.startedAt} (compare exit ${t.previous.exitCode}), tonight ${t.current.startedAt} (compare exit ${t.current.exitCode}). ` +
       `A change is marked only when p, Benjamini-Hochberg adjusted (primary metrics; others separately), is < ${t.settings.alpha} and |change| ≥ ${t.settings.thresholdPct}%: ` +
-      `Welch's t-test on the per-run values of each kernel, a bootstrap (${t.settings.bootstrapResamples} resamples) for the uringlet/stock ratio. ` +
+      `Welch's t-test on each kernel's values, a bootstrap (${t.settings.bootstrapResamples} resamples) for the uringlet/stock ratio; the values are each boot's mean for primary metrics (runs of one boot are not independent), single runs for the others. ` +
       `Only primary metrics (★) decide the exit code; a change of stock alone means the machine or the base changed.`,
   );
   w();

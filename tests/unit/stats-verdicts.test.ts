@@ -135,3 +135,21 @@ test('without an A/A floor (one stock boot) even a huge change gets no verdict',
   t.is(c.verdict, 'insufficient');
   t.regex(c.reasons[0]!, /no A\/A noise floor/);
 });
+
+test('runs of one boot are not independent: a per-run significant change needs the boots to agree as well', (t) => {
+  // Three boot pairs at +30 % and one at -20 %: over the 12 runs, Mann-Whitney says p < 0.05,
+  // but resampling whole boot pairs, the interval of the change includes 0.
+  const stock = [[100, 101, 99], [100, 99, 101], [101, 100, 99], [99, 100, 101]];
+  const r = recs('w@d=1', { stock, uringlet: [[130, 131, 129], [131, 130, 129], [129, 130, 131], [80, 81, 79]] });
+  const c = analyze([pt('w@d=1')], r, opts).comparisons[0]!;
+  t.true(c.pAdj < 0.05, `p(adj) ${c.pAdj}`);
+  t.true(c.changePct > 15, String(c.changePct));
+  t.truthy(c.bootCiPct);
+  t.true(c.bootCiPct![0] < 0 && c.bootCiPct![1] > 0, `CI by boots ${c.bootCiPct}`);
+  t.is(c.verdict, 'no-change');
+  t.true(c.reasons.some((x) => /CI by boots .* includes 0/.test(x)), c.reasons.join('; '));
+  // every boot pair agreeing: the same size of change is an improvement
+  const agree = analyze([pt('w@d=1')], recs('w@d=1', { stock, uringlet: [[118, 119, 117], [117, 118, 119], [119, 117, 118], [118, 117, 119]] }), opts).comparisons[0]!;
+  t.true(agree.bootCiPct![0] > 0, `CI by boots ${agree.bootCiPct}`);
+  t.is(agree.verdict, 'improvement');
+});

@@ -56,7 +56,11 @@ test('two nights with only noise: every row compared with its spread, nothing fl
   t.is(r.metrics.filter((x) => x.verdict === 'regression' && x.primary).length, 0);
   const s = row(r, depth8, 'iops', 'stock');
   t.is(s.test, 'welch');
-  t.is(s.previous.n, 6);
+  // a primary metric: each night's 3 boot means are the samples, not its 6 runs
+  t.is(s.samples, 'boots');
+  t.is(s.previous.n, 3);
+  const secondary = r.metrics.find((x) => !x.primary && x.series === 'stock' && x.test === 'welch');
+  t.is(secondary?.samples, 'runs');
   t.true(s.previous.stddev > 0);
   t.is(row(r, depth8, 'iops', 'ratio').test, 'bootstrap');
   t.deepEqual(row(r, depth8, 'iops', 'ratio').compareVerdict?.current, row(r, depth8, 'iops', 'ratio').compareVerdict?.previous);
@@ -82,10 +86,9 @@ test('uringlet 20 % slower at one point: ratio and uringlet regress, exit 1 name
 });
 
 test('a large mean change inside a wide spread is not a regression', (t) => {
-  // tonight's depth-8 uringlet runs scatter between 0.45x and 1.25x: mean -17 %, p far above alpha
-  const spread = [0.45, 1.25, 0.55, 1.15, 0.5, 1.1];
-  let k = 0;
-  const cur = tue({ factor: (rec) => (rec.arm === 'uringlet' && rec.point === depth8 ? spread[k++ % spread.length]! : 1) });
+  // tonight's depth-8 uringlet boots scatter between 0.5x and 1.2x: mean -15 %, p far above alpha
+  const byBoot = [0.5, 1.2, 0.85];
+  const cur = tue({ factor: (rec) => (rec.arm === 'uringlet' && rec.point === depth8 ? byBoot[rec.boot % byBoot.length]! : 1) });
   const r = trend(mon(), cur);
   const u = row(r, depth8, 'iops', 'uringlet');
   t.true(u.changePct < -10, `the mean did move: ${u.changePct}`);
@@ -99,12 +102,12 @@ test('a large mean change inside a wide spread is not a regression', (t) => {
 test('a significant change below the threshold is not a regression; a lower threshold makes it one', (t) => {
   const cur = tue({ factor: uringletAt(depth8, 0.96) });
   const r = trend(mon(), cur);
-  const u = row(r, depth8, 'iops', 'uringlet');
+  const u = row(r, depth8, 'iops', 'ratio');
   t.true(Math.abs(u.changePct) < 5 && Math.abs(u.changePct) > 2, String(u.changePct));
   t.is(u.verdict, 'no-change');
   t.is(r.exitCode, 0);
   const strict = trend(mon(), cur, { ...defaultSettings, thresholdPct: 1 });
-  t.is(row(strict, depth8, 'iops', 'uringlet').verdict, 'regression');
+  t.is(row(strict, depth8, 'iops', 'ratio').verdict, 'regression');
   t.is(strict.exitCode, 1);
 });
 
@@ -113,6 +116,7 @@ test('with fewer than 3 values per night there is no verdict, whatever the chang
   for (const c of cur.analysis.comparisons) {
     c.uringlet.values = c.uringlet.values.slice(0, 2);
     c.uringlet.n = 2;
+    if (c.bootMeans !== undefined) c.bootMeans.uringlet = c.bootMeans.uringlet.slice(0, 1);
   }
   const r = trend(mon(), cur);
   const u = row(r, depth8, 'iops', 'uringlet');
