@@ -1186,6 +1186,129 @@ static void test_worker_cap(void)
 	   "max %d iou threads (100+: setup or completion failed)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
+/*
+ * A SPLICE from an empty pipe waits until a later request writes to that
+ * pipe. With one bound worker (a ring of one entry, or max_workers {1, 0}),
+ * that worker must not be the loop's, or nothing consumes the WRITE: inline
+ * submission punts such a request to an unbound worker, and so must the loop.
+ * Exit codes: 0 both CQEs right, 1 not within 3 s each, 2 wrong results,
+ * 100+ setup failed.
+ */
+static int splice_wait_child(unsigned int entries, int cap)
+{
+	static char msg[] = "four";
+	unsigned int limits[2] = { 1, 0 };
+	int p[2], null_fd, got = 0, bad = 0;
+	struct __kernel_timespec ts = { .tv_sec = 3 };
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+
+	if (ring_init(&ring, entries, ul_flag) || pipe(p))
+		return 100;
+	null_fd = open("/dev/null", O_WRONLY);
+	if (null_fd < 0 || (cap && io_uring_register_iowq_max_workers(&ring, limits)))
+		return 101;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_splice(sqe, p[0], -1, null_fd, -1, sizeof(msg) - 1, 0);
+	sqe->user_data = 1;
+	if (io_uring_submit(&ring) != 1)
+		return 102;
+	usleep(100000);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_write(sqe, p[1], msg, sizeof(msg) - 1, 0);
+	sqe->user_data = 2;
+	if (io_uring_submit(&ring) != 1)
+		return 103;
+	for (; got < 2; got++) {
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts))
+			break;
+		bad += cqe->res != (int)sizeof(msg) - 1;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	/* a splice still waiting ends with the pipe's last writer */
+	close(p[1]);
+	io_uring_queue_exit(&ring);
+	return got < 2 ? 1 : bad ? 2 : 0;
+}
+
+static void test_splice_wait(void)
+{
+	static const struct { unsigned int entries; int cap; const char *name; } cases[] = {
+		{ 1, 0, "worker cap: a SPLICE waiting for a later WRITE to its pipe, ring of 1 entry" },
+		{ 16, 1, "worker cap: a SPLICE waiting for a later WRITE to its pipe, max_workers {1, 0}" },
+	};
+
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		double t0 = now_ms();
+		int status;
+		pid_t pid = fork();
+
+		if (!pid)
+			_exit(splice_wait_child(cases[i].entries, cases[i].cap));
+		waitpid(pid, &status, 0);
+		ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, cases[i].name,
+		   "exit %d after %.0f ms (1: a CQE missing after 3 s, 2: wrong result, 100+: setup)",
+		   WIFEXITED(status) ? WEXITSTATUS(status) : -1, now_ms() - t0);
+	}
+}
+
+/*
+ * IORING_ENTER_SQ_WAIT with to_submit 0, as an SQPOLL application waits for
+ * room: entries written to a full SQ ring but not submitted must be taken,
+ * or the wait lasts for ever. In a child, killed after 3 s.
+ * Exit codes: 0 the four CQEs came, 1 enter failed, 100 setup failed.
+ */
+static int sq_wait_child(void)
+{
+	unsigned long long order[4];
+	struct io_uring ring;
+	int res[4];
+
+	if (ring_init(&ring, 4, ul_flag))
+		return 100;
+	for (int i = 0; i < 4; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+		io_uring_prep_nop(sqe);
+		sqe->user_data = i + 1;
+	}
+	/* what io_uring_submit() does before it enters: write the tail */
+	io_uring_smp_store_release(ring.sq.ktail, ring.sq.sqe_tail);
+	ring.sq.sqe_head = ring.sq.sqe_tail;
+	if (io_uring_enter(ring.ring_fd, 0, 0, IORING_ENTER_SQ_WAIT, NULL))
+		return 1;
+	return wait_cqes(&ring, 4, order, res) ? 1 : 0;
+}
+
+static void test_sq_wait(void)
+{
+	const char *name = "enter(0, SQ_WAIT) on a full SQ ring: the written entries are taken";
+	double t0 = now_ms();
+	int status = 0, done = 0;
+	pid_t pid;
+
+	if (!ul_flag) {
+		skip(name, "SQ_WAIT waits only on SQPOLL and uringlet rings");
+		return;
+	}
+	pid = fork();
+	if (!pid)
+		_exit(sq_wait_child());
+	while (!done && now_ms() - t0 < 3000) {
+		done = waitpid(pid, &status, WNOHANG) == pid;
+		if (!done)
+			usleep(10000);
+	}
+	if (!done) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	ok(done && WIFEXITED(status) && WEXITSTATUS(status) == 0, name, "%s after %.0f ms (exit %d)",
+	   done ? "ended" : "killed", now_ms() - t0, done && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 struct cpu_check {
 	int want;
 	int bad;
@@ -2149,6 +2272,7 @@ int main(int argc, char **argv)
 #define RUN(n, f) do { if (!only || !strcmp(only, n)) f; } while (0)
 	RUN("setup", test_setup());
 	RUN("nops", test_nops());
+	RUN("nops", test_sq_wait());
 	RUN("never-blocks", test_never_blocks("writev iovec"));
 	RUN("never-blocks", test_never_blocks("linked writev iovec"));
 	RUN("never-blocks", test_never_blocks("openat path"));
@@ -2157,6 +2281,7 @@ int main(int argc, char **argv)
 	RUN("never-blocks", test_prep_efault());
 	RUN("standby", test_standby());
 	RUN("worker-cap", test_worker_cap());
+	RUN("worker-cap", test_splice_wait());
 	RUN("worker-affinity", test_worker_affinity());
 	RUN("pollable", test_pollable());
 	RUN("fork", test_fork_child());
