@@ -139,40 +139,47 @@ export interface MetricComparison extends MetricIdentity {
   bootMeans?: { stock: number[]; uringlet: number[] };
 }
 
-/**
- * Pure: bootstrap CI (95%) of the %change of `metric`'s mean that resamples
- * whole boots, paired by boot index when both kernels have the same boots
- * (interleaved: stock #i, then uringlet #i). Undefined under 2 boots each.
- */
-export function bootChangeCi(stock: readonly RunRecord[], uringlet: readonly RunRecord[], metric: string, seed: number): [number, number] | undefined {
-  const byBoot = (rs: readonly RunRecord[]): Map<number, number[]> => {
-    const m = new Map<number, number[]>();
-    for (const r of rs) {
-      const v = r.metrics[metric];
-      if (typeof v !== 'number' || !Number.isFinite(v)) continue;
-      m.set(r.boot, [...(m.get(r.boot) ?? []), v]);
-    }
-    return m;
-  };
-  const sb = byBoot(stock);
-  const ub = byBoot(uringlet);
-  const keys = [...sb.keys()].sort((a, b) => a - b);
-  const paired = keys.length === ub.size && keys.every((k) => ub.has(k));
-  const ci = paired
-    ? clusterRatioCi(keys.map((k) => sb.get(k)!), keys.map((k) => ub.get(k)!), { seed, paired: true, resamples: 2000 })
-    : clusterRatioCi([...sb.values()], [...ub.values()], { seed, resamples: 2000 });
-  return ci === undefined ? undefined : [(ci[0] - 1) * 100, (ci[1] - 1) * 100];
-}
-
-/** Pure: the mean of `metric` over each boot's records, in boot order. */
-export function bootMeansOf(records: readonly RunRecord[], metric: string): number[] {
+/** Pure: each boot's values of `metric` (finite ones), by boot index. */
+export function runsByBoot(records: readonly RunRecord[], metric: string): Map<number, number[]> {
   const byBoot = new Map<number, number[]>();
   for (const r of records) {
     const v = r.metrics[metric];
     if (typeof v !== 'number' || !Number.isFinite(v)) continue;
-    byBoot.set(r.boot, [...(byBoot.get(r.boot) ?? []), v]);
+    const runs = byBoot.get(r.boot);
+    if (runs === undefined) byBoot.set(r.boot, [v]);
+    else runs.push(v);
   }
-  return [...byBoot.entries()].sort((a, b) => a[0] - b[0]).map(([, xs]) => mean(xs));
+  return byBoot;
+}
+
+/**
+ * Pure: bootstrap CI (95%) of mean(uringlet) / mean(stock) that resamples
+ * whole boots (clusterRatioCi). Boots are interleaved (stock #i, then
+ * uringlet #i): the boots both kernels have are drawn in pairs, so that host
+ * drift over the run cancels, when there are >= 2; else each kernel's boots
+ * on their own. Undefined under 2 boots per kernel.
+ */
+export function bootRatioCi(
+  stock: ReadonlyMap<number, readonly number[]>,
+  uringlet: ReadonlyMap<number, readonly number[]>,
+  opts: { seed: number; resamples?: number },
+): { ci: [number, number]; by: 'boot pairs' | 'boots' } | undefined {
+  const pairs = [...stock.keys()].filter((k) => uringlet.has(k)).sort((x, y) => x - y);
+  const paired = pairs.length >= 2 ? clusterRatioCi(pairs.map((k) => stock.get(k)!), pairs.map((k) => uringlet.get(k)!), { ...opts, paired: true }) : undefined;
+  if (paired !== undefined) return { ci: paired, by: 'boot pairs' };
+  const ci = clusterRatioCi([...stock.values()], [...uringlet.values()], opts);
+  return ci === undefined ? undefined : { ci, by: 'boots' };
+}
+
+/** Pure: bootRatioCi of `metric` as a %change interval. */
+export function bootChangeCi(stock: readonly RunRecord[], uringlet: readonly RunRecord[], metric: string, seed: number): [number, number] | undefined {
+  const r = bootRatioCi(runsByBoot(stock, metric), runsByBoot(uringlet, metric), { seed, resamples: 2000 });
+  return r === undefined ? undefined : [(r.ci[0] - 1) * 100, (r.ci[1] - 1) * 100];
+}
+
+/** Pure: the mean of `metric` over each boot's records, in boot order. */
+export function bootMeansOf(records: readonly RunRecord[], metric: string): number[] {
+  return [...runsByBoot(records, metric).entries()].sort((a, b) => a[0] - b[0]).map(([, xs]) => mean(xs));
 }
 
 export interface AaComparison {

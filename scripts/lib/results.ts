@@ -12,10 +12,10 @@ import { randomBytes } from 'node:crypto';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.ts';
 import { UserError } from './errors.ts';
 import type { HostInfo } from './hostinfo.ts';
-import { analyze, failingRegressions, type Analysis, type Arm, type PointInfo, type RunRecord } from './compare.ts';
+import { analyze, bootRatioCi, failingRegressions, runsByBoot, type Analysis, type Arm, type PointInfo, type RunRecord } from './compare.ts';
 import type { Matrix, Point, Profile } from './workloads.ts';
 import type { KernelFailureType } from './errors.ts';
-import { clusterRatioCi, hashSeed } from './stats.ts';
+import { hashSeed } from './stats.ts';
 
 export const summarySchema = 1;
 
@@ -358,28 +358,14 @@ export function buildSummary(i: SummaryInput): Summary {
         row.ourStockIops = c.stock.mean;
         row.ourUringletIops = c.uringlet.mean;
         row.ourRatio = c.uringlet.mean / c.stock.mean;
-        const byBoot = (arm: Arm): Map<number, number[]> => {
-          const m = new Map<number, number[]>();
-          for (const r of records) {
-            const v = r.metrics['iops'];
-            if (r.variant !== compared || r.arm !== arm || r.point !== c.point || r.error !== undefined || v === undefined) continue;
-            const runs = m.get(r.boot);
-            if (runs === undefined) m.set(r.boot, [v]);
-            else runs.push(v);
-          }
-          return m;
-        };
-        const sb = byBoot('stock');
-        const ub = byBoot('uringlet');
+        const runs = (arm: Arm): RunRecord[] => records.filter((r) => r.variant === compared && r.arm === arm && r.point === c.point && r.error === undefined);
+        const sb = runsByBoot(runs('stock'), 'iops');
+        const ub = runsByBoot(runs('uringlet'), 'iops');
         row.ourBoots = { stock: sb.size, uringlet: ub.size };
-        // Boots are interleaved (stock #i, then uringlet #i): pair them, so host drift over the run cancels.
-        const pairs = [...sb.keys()].filter((k) => ub.has(k)).sort((x, y) => x - y);
-        const seed = hashSeed(c.point);
-        const pairedCi = pairs.length >= 2 ? clusterRatioCi(pairs.map((k) => sb.get(k)!), pairs.map((k) => ub.get(k)!), { seed, paired: true }) : undefined;
-        const ci = pairedCi ?? clusterRatioCi([...sb.values()], [...ub.values()], { seed });
+        const ci = bootRatioCi(sb, ub, { seed: hashSeed(c.point) });
         if (ci !== undefined) {
-          row.ourRatioCi = ci;
-          row.ourRatioCiBy = pairedCi !== undefined ? 'boot pairs' : 'boots';
+          row.ourRatioCi = ci.ci;
+          row.ourRatioCiBy = ci.by;
         }
       }
       return row;
