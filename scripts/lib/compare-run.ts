@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { log } from './log.ts';
-import { InfraError, KernelFailure, UserError } from './errors.ts';
+import { InfraError, KernelFailure, UserError, kernelGoesOn } from './errors.ts';
 import { fioProblems, histogramToJson, parseFioOutput, sampleOf, histogramPercentiles, FioParseError } from './fio.ts';
 import type { Arm, MetricDef, RunRecord } from './compare.ts';
 import { hostInfo, type HostInfo } from './hostinfo.ts';
@@ -724,9 +724,8 @@ export async function runCompare(opts: CompareOptions, platform: Platform): Prom
         removeBootImages();
         throw e;
       }
-      // A leak (kmemleak) or a warning, found after the boot's work, is a kernel bug but left
-      // the kernel running and the boot's numbers whole: report it and go on with the other boots.
-      crashed = e.type !== 'memory-leak' && e.type !== 'warning';
+      // A leak or a warning, found after the boot's work: report it and go on with the other boots.
+      crashed = !kernelGoesOn(e.type);
       boot.status = 'crashed';
       boot.failure = { arm: slot.arm, variant: slot.variant.name, boot: slot.boot, type: e.type, title: e.title, details: e.details, log: consoleRel };
       log.warn(`kernel failure on ${slot.arm} boot ${slot.boot + 1}: ${e.message}; ${crashed ? 'stopping the benchmark loop and writing the report' : 'going on with the next boot'}`);

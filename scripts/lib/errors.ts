@@ -53,6 +53,14 @@ export type KernelFailureType =
   | 'command-timeout'
   | 'qemu-exit';
 
+/**
+ * A warning or a kmemleak leak is a kernel bug that leaves the kernel running
+ * (and a boot's numbers whole); anything else ends what the boot was doing.
+ */
+export function kernelGoesOn(type: KernelFailureType): boolean {
+  return type === 'warning' || type === 'memory-leak';
+}
+
 /** The kernel under test misbehaved. Carries the console excerpt around the event. */
 export class KernelFailure extends UringletError {
   readonly exitCode = ExitCode.kernelFailure;

@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { probeAccelerator, type Accel } from './accel.ts';
 import { ConsoleMonitor, type BootStage } from './console.ts';
 import { kmemleakTitle, parseKmemleak, type CrashReport } from './crash.ts';
-import { InfraError, KernelFailure } from './errors.ts';
+import { InfraError, KernelFailure, kernelGoesOn } from './errors.ts';
 import { buildImage, type GuestImage } from './image.ts';
 import { createRunDir, reapStaleRuns, removeRunDisks, spawnOwned } from './lifecycle.ts';
 import { ensureHost } from './host.ts';
@@ -86,9 +86,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * SSH keepalives; what moves here is MiBs, so minutes mean a hung guest.
  */
 const transferTimeoutMs = 5 * 60_000;
-
-/** A report that lets the kernel go on (checkConsole reports it); anything else ends the boot's work. */
-const nonFatal = (r: CrashReport): boolean => r.type === 'warning' || r.type === 'memory-leak';
 
 export class Vm {
   readonly consoleLogPath: string;
@@ -186,7 +183,7 @@ export class Vm {
     for (;;) {
       this.monitor.poll();
       const crash = this.monitor.crash();
-      if (crash !== null && !nonFatal(crash)) throw this.failure(crash);
+      if (crash !== null && !kernelGoesOn(crash.type)) throw this.failure(crash);
       if (!this.alive) {
         throw new KernelFailure('qemu-exit', `QEMU exited during boot (exit ${this.exited?.code ?? this.exited?.signal}; stage reached: ${this.monitor.stage})`, {
           details: this.consoleTail(30), logPath: this.consoleLogPath,
@@ -231,7 +228,7 @@ export class Vm {
       this.monitor.poll();
       const first = this.monitor.crash();
       // a crash that left SSH up during an earlier command still explains this one
-      return this.monitor.reports(mark).find((r) => !nonFatal(r)) ?? (first !== null && !nonFatal(first) ? first : undefined);
+      return this.monitor.reports(mark).find((r) => !kernelGoesOn(r.type)) ?? (first !== null && !kernelGoesOn(first.type) ? first : undefined);
     };
     if (e.type === 'ssh-lost') {
       const until = Date.now() + 3000;
