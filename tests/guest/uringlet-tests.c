@@ -1191,10 +1191,12 @@ static void test_worker_cap(void)
  * pipe. With one bound worker (a ring of one entry, or max_workers {1, 0}),
  * that worker must not be the loop's, or nothing consumes the WRITE: inline
  * submission punts such a request to an unbound worker, and so must the loop.
+ * Into a regular file (@reg) io-wq would queue it as bound work, hashed by
+ * inode, which the loop's worker takes once idle: still one bound worker.
  * Exit codes: 0 both CQEs right, 1 not within 3 s each, 2 wrong results,
  * 100+ setup failed.
  */
-static int splice_wait_child(unsigned int entries, int cap)
+static int splice_wait_child(unsigned int entries, int cap, int reg)
 {
 	static char msg[] = "four";
 	unsigned int limits[2] = { 1, 0 };
@@ -1205,7 +1207,8 @@ static int splice_wait_child(unsigned int entries, int cap)
 
 	if (ring_init(&ring, entries, ul_flag) || pipe(p))
 		return 100;
-	null_fd = open("/dev/null", O_WRONLY);
+	null_fd = reg ? open("/tmp/uringlet-splice", O_WRONLY | O_CREAT | O_TRUNC, 0644) :
+			open("/dev/null", O_WRONLY);
 	if (null_fd < 0 || (cap && io_uring_register_iowq_max_workers(&ring, limits)))
 		return 101;
 	sqe = io_uring_get_sqe(&ring);
@@ -1235,9 +1238,11 @@ static int splice_wait_child(unsigned int entries, int cap)
 
 static void test_splice_wait(void)
 {
-	static const struct { unsigned int entries; int cap; const char *name; } cases[] = {
-		{ 1, 0, "worker cap: a SPLICE waiting for a later WRITE to its pipe, ring of 1 entry" },
-		{ 16, 1, "worker cap: a SPLICE waiting for a later WRITE to its pipe, max_workers {1, 0}" },
+	static const struct { unsigned int entries; int cap, reg; const char *name; } cases[] = {
+		{ 1, 0, 0, "worker cap: a SPLICE waiting for a later WRITE to its pipe, ring of 1 entry" },
+		{ 16, 1, 0, "worker cap: a SPLICE waiting for a later WRITE to its pipe, max_workers {1, 0}" },
+		{ 1, 0, 1, "worker cap: a SPLICE into a regular file waiting for a later WRITE, ring of 1 entry" },
+		{ 16, 1, 1, "worker cap: a SPLICE into a regular file waiting for a later WRITE, max_workers {1, 0}" },
 	};
 
 	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1246,7 +1251,7 @@ static void test_splice_wait(void)
 		pid_t pid = fork();
 
 		if (!pid)
-			_exit(splice_wait_child(cases[i].entries, cases[i].cap));
+			_exit(splice_wait_child(cases[i].entries, cases[i].cap, cases[i].reg));
 		waitpid(pid, &status, 0);
 		ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, cases[i].name,
 		   "exit %d after %.0f ms (1: a CQE missing after 3 s, 2: wrong result, 100+: setup)",
