@@ -1200,19 +1200,19 @@ static int splice_wait_child(unsigned int entries, int cap, int reg)
 {
 	static char msg[] = "four";
 	unsigned int limits[2] = { 1, 0 };
-	int p[2], null_fd, got = 0, bad = 0;
+	int p[2], out_fd, got = 0, bad = 0;
 	struct __kernel_timespec ts = { .tv_sec = 3 };
 	struct io_uring ring;
 	struct io_uring_sqe *sqe;
 
 	if (ring_init(&ring, entries, ul_flag) || pipe(p))
 		return 100;
-	null_fd = reg ? open("/tmp/uringlet-splice", O_WRONLY | O_CREAT | O_TRUNC, 0644) :
+	out_fd = reg ? open("/tmp/uringlet-splice", O_WRONLY | O_CREAT | O_TRUNC, 0644) :
 			open("/dev/null", O_WRONLY);
-	if (null_fd < 0 || (cap && io_uring_register_iowq_max_workers(&ring, limits)))
+	if (out_fd < 0 || (cap && io_uring_register_iowq_max_workers(&ring, limits)))
 		return 101;
 	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_splice(sqe, p[0], -1, null_fd, -1, sizeof(msg) - 1, 0);
+	io_uring_prep_splice(sqe, p[0], -1, out_fd, -1, sizeof(msg) - 1, 0);
 	sqe->user_data = 1;
 	if (io_uring_submit(&ring) != 1)
 		return 102;
