@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
@@ -185,11 +186,17 @@ static void *uffd_handler(void *arg)
 	struct pollfd p = { .fd = u->uffd, .events = POLLIN };
 	struct uffd_msg m;
 
-	while (poll(&p, 1, -1) > 0) {
+	for (;;) {
 		struct uffdio_copy c;
 		struct iovec *iov;
 		char *src;
+		int ret = poll(&p, 1, -1);
 
+		/* glibc's setuid() signals every thread (SIGSETXID) */
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret <= 0)
+			break;
 		if (read(u->uffd, &m, sizeof(m)) != sizeof(m))
 			continue;
 		if (m.event != UFFD_EVENT_PAGEFAULT)
@@ -1259,6 +1266,123 @@ static void test_splice_wait(void)
 	}
 }
 
+/* threads of this process, io_uring workers included */
+static int count_tasks(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/*
+ * No worker can be created: the owner runs as an unprivileged user whose
+ * RLIMIT_NPROC is the number of tasks it has (the process, the userfaultfd
+ * handler, the worker setup started). The loop's worker blocks in a 200 ms
+ * fault with no standby and nothing it may create to hand off to: io-wq
+ * gives up after three tries (WORKER_INIT_LIMIT), and cancels pending work
+ * only when the node has no worker at all, which the loop's isn't. The
+ * hand-off work waits in the queue, the blocked worker takes it back once
+ * its request is done, and the NOPs behind complete late but complete. The
+ * submitter still must not block. In a child: the credentials and the limit
+ * stay there.
+ * Exit codes: 0 right, 1 a CQE missing after 3 s, 2 wrong result, 3 enter
+ * took 50 ms or more on uringlet, 4 a worker was created after all,
+ * 100+ setup failed.
+ */
+static int no_worker_child(void)
+{
+	struct __kernel_timespec ts = { .tv_sec = 3 };
+	int fd, got = 0, bad = 0, before, after, writev_pos = -1, writev_res = 0;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	struct uffd_page u;
+	struct rlimit lim;
+	char buf[17] = "";
+	double t0, t_enter;
+
+	fd = open("/tmp/uringlet-noworker", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	/* userfaultfd() needs privilege (vm.unprivileged_userfaultfd=0): before setuid */
+	if (fd < 0 || uffd_page_init(&u, 200))
+		return 100;
+	if (setgid(54321) || setuid(54321))
+		return 101;
+	if (ring_init(&ring, 32, ul_flag))
+		return 102;
+	/* the worker a uringlet ring starts at setup names itself once it runs */
+	for (int i = 0; ul_flag && i < 100 && !count_iou_threads(getpid()); i++)
+		usleep(20000);
+	before = count_iou_threads(getpid());
+	lim.rlim_cur = lim.rlim_max = count_tasks();
+	if (!lim.rlim_cur || setrlimit(RLIMIT_NPROC, &lim))
+		return 103;
+
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_writev(sqe, fd, (struct iovec *)u.page, 1, 0);
+	sqe->user_data = 1;
+	for (int i = 2; i <= 16; i++) {
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_nop(sqe);
+		sqe->user_data = i;
+	}
+	t0 = now_ms();
+	if (io_uring_submit(&ring) != 16)
+		return 104;
+	t_enter = now_ms() - t0;
+	for (; got < 16; got++) {
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts))
+			break;
+		if (cqe->user_data == 1) {
+			writev_pos = got;
+			writev_res = cqe->res;
+			/*
+			 * Stock faults in the owner, punts the write after its
+			 * nowait attempt, and cancels it once three tries to
+			 * create a first worker failed (WORKER_INIT_LIMIT).
+			 */
+			bad += cqe->res != 16 && (ul_flag || cqe->res != -ECANCELED);
+		} else {
+			bad += cqe->res != 0;
+		}
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	after = count_iou_threads(getpid());
+	pread(fd, buf, 16, 0);
+	bad += writev_pos < 0 || (writev_res == 16 && memcmp(buf, "hello-from-uffd!", 16));
+	printf("# no worker creatable: RLIMIT_NPROC %lu, enter %.3f ms, %d of 16 CQEs after %.0f ms, writev %d at position %d, iou threads %d before, %d after\n",
+	       (unsigned long)lim.rlim_cur, t_enter, got, now_ms() - t0, writev_res, writev_pos, before, after);
+	fflush(stdout);
+	if (got < 16)
+		return 1;
+	if (bad)
+		return 2;
+	if (ul_flag && t_enter >= 50.0)
+		return 3;
+	return after > before ? 4 : 0;
+}
+
+static void test_no_worker(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (!pid)
+		_exit(no_worker_child());
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   ul_flag ? "worker cap: no worker can be created (RLIMIT_NPROC), a blocked writev and 15 NOPs complete"
+		   : "worker cap: no worker can be created (RLIMIT_NPROC), every CQE comes (stock: the punted writev may be cancelled)",
+	   "exit %d (1: a CQE missing after 3 s, 2: wrong result, 3: enter blocked, 4: a worker was created, 100+: setup)",
+	   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 /*
  * IORING_ENTER_SQ_WAIT with to_submit 0, as an SQPOLL application waits for
  * room: entries written to a full SQ ring but not submitted must be taken,
@@ -2287,6 +2411,7 @@ int main(int argc, char **argv)
 	RUN("standby", test_standby());
 	RUN("worker-cap", test_worker_cap());
 	RUN("worker-cap", test_splice_wait());
+	RUN("worker-cap", test_no_worker());
 	RUN("worker-affinity", test_worker_affinity());
 	RUN("pollable", test_pollable());
 	RUN("fork", test_fork_child());
