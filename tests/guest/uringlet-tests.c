@@ -1486,19 +1486,49 @@ static int iou_threads_outside(int want, int *seen)
 	return c.bad;
 }
 
+struct aff_register {
+	struct io_uring *ring;
+	cpu_set_t *set;
+	int ret;
+};
+
+static void *aff_register_thread(void *arg)
+{
+	struct aff_register *r = arg;
+
+	r->ret = io_uring_register_iowq_aff(r->ring, sizeof(*r->set), r->set);
+	return NULL;
+}
+
+/* IORING_REGISTER_IOWQ_AFF from @from_thread ? another thread : this one */
+static int register_aff(struct io_uring *ring, cpu_set_t *set, int from_thread)
+{
+	struct aff_register r = { .ring = ring, .set = set, .ret = -1 };
+	pthread_t t;
+
+	if (!from_thread)
+		return io_uring_register_iowq_aff(ring, sizeof(*set), set);
+	if (pthread_create(&t, NULL, aff_register_thread, &r))
+		return -1;
+	pthread_join(t, NULL);
+	return r.ret;
+}
+
 /*
  * In a fresh child: a worker exists before IORING_REGISTER_IOWQ_AFF (on
  * uringlet the one started at setup, on stock one an IOSQE_ASYNC NOP
- * created), then a blocked WRITEV and NOPs run. Exit: 100 + the workers
- * outside the registered CPU, or 200+ when setup or completion failed.
+ * created), registered by this thread or (@from_thread) another one, then
+ * a blocked WRITEV and NOPs run. Exit: 100 + the workers outside the
+ * registered CPU, 207 when the other thread's register call failed with
+ * -EINVAL, or 200+ when setup or completion failed.
  */
-static int affinity_child(int want)
+static int affinity_child(int want, int from_thread)
 {
 	unsigned long long order[5];
 	struct io_uring_sqe *sqe;
 	struct io_uring ring;
 	struct uffd_page u;
-	int res[5], fd, bad, seen;
+	int res[5], fd, bad, seen, ret;
 	cpu_set_t set;
 
 	if (uffd_page_init(&u, 200) || ring_init(&ring, 16, ul_flag))
@@ -1519,8 +1549,9 @@ static int affinity_child(int want)
 		return 202;
 	CPU_ZERO(&set);
 	CPU_SET(want, &set);
-	if (io_uring_register_iowq_aff(&ring, sizeof(set), &set))
-		return 203;
+	ret = register_aff(&ring, &set, from_thread);
+	if (ret)
+		return from_thread && ret == -EINVAL ? 207 : 203;
 	fd = open("/tmp/uringlet-aff", O_RDWR | O_CREAT | O_TRUNC, 0644);
 	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_writev(sqe, fd, (struct iovec *)u.page, 1, 0);
@@ -1555,31 +1586,47 @@ static int affinity_child(int want)
 	return 100 + (bad > 90 ? 90 : bad);
 }
 
+/*
+ * A mask registered by another thread of the owner applies to the owner's
+ * io-wq on uringlet, which runs the ring's requests (as the SQ thread's
+ * does for SQPOLL). On stock it applies to the caller's own io-wq, and a
+ * thread that never submitted has none: -EINVAL.
+ */
 static void test_worker_affinity(void)
 {
-	const char *name = "worker affinity: IORING_REGISTER_IOWQ_AFF holds for workers that existed before it";
-	int status, n = -1, want = get_nprocs() - 1;
-	pid_t pid;
+	static const struct { int from_thread; const char *name; } cases[] = {
+		{ 0, "worker affinity: IORING_REGISTER_IOWQ_AFF holds for workers that existed before it" },
+		{ 1, "worker affinity: IORING_REGISTER_IOWQ_AFF from another thread of the owner moves the ring's workers" },
+	};
+	int want = get_nprocs() - 1;
 
-	if (want < 1) {
-		skip(name, "one CPU: no other CPU to pin to");
-		return;
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *name = cases[i].name;
+		int status, n = -1;
+		pid_t pid;
+
+		if (want < 1) {
+			skip(name, "one CPU: no other CPU to pin to");
+			continue;
+		}
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0)
+			_exit(affinity_child(want, cases[i].from_thread));
+		if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+			n = WEXITSTATUS(status);
+		if (n == 207 && !ul_flag)
+			ok(1, name, "stock baseline: the other thread has no io-wq, -EINVAL");
+		else if (n < 100 || n >= 200)
+			ok(0, name, "setup or completion failed (%d; 207: the other thread's call was -EINVAL)", n);
+		else if (ul_flag)
+			ok(n == 100, name, "%d worker(s) outside CPU %d", n - 100, want);
+		else if (n == 100)
+			ok(1, name, "stock: every worker on CPU %d", want);
+		else
+			/* the baseline: stock 6.1 gives a new mask only to workers created after it */
+			skip(name, "stock 6.1 leaves workers that existed before the register call on their old CPUs");
 	}
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0)
-		_exit(affinity_child(want));
-	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
-		n = WEXITSTATUS(status);
-	if (n < 100 || n >= 200)
-		ok(0, name, "setup or completion failed (%d)", n);
-	else if (ul_flag)
-		ok(n == 100, name, "%d worker(s) outside CPU %d", n - 100, want);
-	else if (n == 100)
-		ok(1, name, "stock: every worker on CPU %d", want);
-	else
-		/* the baseline: stock 6.1 gives a new mask only to workers created after it */
-		skip(name, "stock 6.1 leaves workers that existed before the register call on their old CPUs");
 }
 
 static void test_pollable(void)
