@@ -1283,14 +1283,14 @@ static int count_tasks(void)
 /*
  * No worker can be created: the owner runs as an unprivileged user whose
  * RLIMIT_NPROC is the number of tasks it has (the process, the userfaultfd
- * handler, the worker setup started). The loop's worker blocks in a 200 ms
- * fault with no standby and nothing it may create to hand off to: io-wq
- * gives up after three tries (WORKER_INIT_LIMIT), and cancels pending work
- * only when the node has no worker at all, which the loop's isn't. The
- * hand-off work waits in the queue, the blocked worker takes it back once
- * its request is done, and the NOPs behind complete late but complete. The
- * submitter still must not block. In a child: the credentials and the limit
- * stay there.
+ * handler and, on uringlet, the worker setup started). The loop's worker
+ * blocks in a 200 ms fault with no standby and nothing it may create to
+ * hand off to: io-wq gives up after three tries (WORKER_INIT_LIMIT), and
+ * cancels pending work only when the node has no worker at all, which the
+ * loop's isn't. The hand-off work waits in the queue, the blocked worker
+ * takes it back once its request is done, and the NOPs behind complete
+ * late but complete. The submitter still must not block. In a child: the
+ * credentials and the limit stay there.
  * Exit codes: 0 right, 1 a CQE missing after 3 s, 2 wrong result, 3 enter
  * took 50 ms or more on uringlet, 4 a worker was created after all,
  * 100+ setup failed.
