@@ -264,6 +264,21 @@ static int wait_cqes(struct io_uring *ring, int n, unsigned long long *order, in
 	return 0;
 }
 
+/* @fn in a fresh child process: its exit status, or -1 if it didn't exit */
+static int run_child(int (*fn)(void))
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		_exit(fn());
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
 /* ---- tests ---- */
 
 /*
@@ -700,18 +715,13 @@ static int standby_child(void)
 static void test_standby(void)
 {
 	const char *name = "hand-off: a worker takes over while the owner can't run task_work";
-	int status, n = -1;
-	pid_t pid;
+	int n;
 
 	if (!ul_flag) {
 		skip(name, "uringlet not supported by this kernel");
 		return;
 	}
-	pid = fork();
-	if (pid == 0)
-		_exit(standby_child());
-	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
-		n = WEXITSTATUS(status);
+	n = run_child(standby_child);
 	/* 300 ms: well after the 100 ms prep, well before the owner returns */
 	if (n > 250 || n < 0)
 		ok(0, name, "setup or completion failed (%d)", n);
@@ -1183,14 +1193,10 @@ static int worker_cap_child(void)
 
 static void test_worker_cap(void)
 {
-	int status;
-	pid_t pid = fork();
+	int n = run_child(worker_cap_child);
 
-	if (!pid)
-		_exit(worker_cap_child());
-	waitpid(pid, &status, 0);
-	ok(WIFEXITED(status) && WEXITSTATUS(status) <= 1, "worker cap: max_workers=1 honoured, everything completes",
-	   "max %d iou threads (100+: setup or completion failed)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	ok(n >= 0 && n <= 1, "worker cap: max_workers=1 honoured, everything completes",
+	   "max %d iou threads (100+: setup or completion failed)", n);
 }
 
 /*
@@ -1370,17 +1376,13 @@ static int no_worker_child(void)
 
 static void test_no_worker(void)
 {
-	int status;
-	pid_t pid = fork();
+	int n = run_child(no_worker_child);
 
-	if (!pid)
-		_exit(no_worker_child());
-	waitpid(pid, &status, 0);
-	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	ok(n == 0,
 	   ul_flag ? "worker cap: no worker can be created (RLIMIT_NPROC), a blocked writev and 15 NOPs complete"
 		   : "worker cap: no worker can be created (RLIMIT_NPROC), every CQE comes (stock: the punted writev may be cancelled)",
 	   "exit %d (1: a CQE missing after 3 s, 2: wrong result, 3: enter blocked, 4: a worker was created, 100+: setup)",
-	   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	   n);
 }
 
 /*
