@@ -264,6 +264,26 @@ static int wait_cqes(struct io_uring *ring, int n, unsigned long long *order, in
 	return 0;
 }
 
+/*
+ * Queue a WRITEV of @fd whose iovec is on the userfaultfd page (user_data 1),
+ * then NOPs with user_data 2..@last, each with @flags
+ */
+static void queue_writev_then_nops(struct io_uring *ring, int fd, struct uffd_page *u,
+				   int last, unsigned int flags)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	io_uring_prep_writev(sqe, fd, (struct iovec *)u->page, 1, 0);
+	sqe->user_data = 1;
+	sqe->flags |= flags;
+	for (int i = 2; i <= last; i++) {
+		sqe = io_uring_get_sqe(ring);
+		io_uring_prep_nop(sqe);
+		sqe->user_data = i;
+		sqe->flags |= flags;
+	}
+}
+
 /* @fn in a fresh child process: its exit status, or -1 if it didn't exit */
 static int run_child(int (*fn)(void))
 {
@@ -1165,20 +1185,12 @@ static int worker_cap_child(void)
 	unsigned int limits[2] = { 1, 1 };
 	unsigned long long order[9];
 	int res[9], fd, ret, maxthreads = 0;
-	struct io_uring_sqe *sqe;
 
 	if (uffd_page_init(&u, 200) || ring_init(&ring, 16, ul_flag))
 		return 100;
 	ret = io_uring_register_iowq_max_workers(&ring, limits);
 	fd = open("/tmp/uringlet-cap", O_RDWR | O_CREAT | O_TRUNC, 0644);
-	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_writev(sqe, fd, (struct iovec *)u.page, 1, 0);
-	sqe->user_data = 1;
-	for (int i = 2; i <= 9; i++) {
-		sqe = io_uring_get_sqe(&ring);
-		io_uring_prep_nop(sqe);
-		sqe->user_data = i;
-	}
+	queue_writev_then_nops(&ring, fd, &u, 9, 0);
 	io_uring_submit(&ring);
 	for (int i = 0; i < 5; i++) {
 		int n = count_iou_threads(getpid());
@@ -1305,7 +1317,6 @@ static int no_worker_child(void)
 {
 	struct __kernel_timespec ts = { .tv_sec = 3 };
 	int fd, got = 0, bad = 0, before, after, writev_pos = -1, writev_res = 0;
-	struct io_uring_sqe *sqe;
 	struct io_uring ring;
 	struct uffd_page u;
 	struct rlimit lim;
@@ -1328,14 +1339,7 @@ static int no_worker_child(void)
 	if (!lim.rlim_cur || setrlimit(RLIMIT_NPROC, &lim))
 		return 103;
 
-	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_writev(sqe, fd, (struct iovec *)u.page, 1, 0);
-	sqe->user_data = 1;
-	for (int i = 2; i <= 16; i++) {
-		sqe = io_uring_get_sqe(&ring);
-		io_uring_prep_nop(sqe);
-		sqe->user_data = i;
-	}
+	queue_writev_then_nops(&ring, fd, &u, 16, 0);
 	t0 = now_ms();
 	if (io_uring_submit(&ring) != 16)
 		return 104;
@@ -1555,18 +1559,7 @@ static int affinity_child(int want, int from_thread)
 	if (ret)
 		return from_thread && ret == -EINVAL ? 207 : 203;
 	fd = open("/tmp/uringlet-aff", O_RDWR | O_CREAT | O_TRUNC, 0644);
-	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_writev(sqe, fd, (struct iovec *)u.page, 1, 0);
-	sqe->user_data = 1;
-	if (!ul_flag)
-		sqe->flags |= IOSQE_ASYNC;
-	for (int i = 2; i <= 5; i++) {
-		sqe = io_uring_get_sqe(&ring);
-		io_uring_prep_nop(sqe);
-		sqe->user_data = i;
-		if (!ul_flag)
-			sqe->flags |= IOSQE_ASYNC;
-	}
+	queue_writev_then_nops(&ring, fd, &u, 5, ul_flag ? 0 : IOSQE_ASYNC);
 	if (io_uring_submit(&ring) != 5)
 		return 204;
 	/* the WRITEV waits 200 ms for its iovec: look while it blocks */
