@@ -150,6 +150,20 @@ static void read_proc_line(const char *dir, const char *name, char *buf, int len
 	fclose(f);
 }
 
+/* field @n (1-based, as in proc(5)) of @dir/stat as a number, or @dflt */
+static int stat_field(const char *dir, int n, int dflt)
+{
+	char line[512];
+	char *p;
+
+	read_proc_line(dir, "stat", line, sizeof(line));
+	/* counted after the ")" that ends the name, which may hold spaces */
+	p = strrchr(line, ')');
+	for (int field = 2; p && field < n; field++)
+		p = strchr(p + 1, ' ');
+	return p ? atoi(p + 1) : dflt;
+}
+
 static void show_wchan(const char *dir, const char *comm, void *arg)
 {
 	char wchan[64];
@@ -986,6 +1000,138 @@ static void test_thread_owner_stuck(void)
 	io_uring_queue_exit(&ring);
 }
 
+/* counts io-wq workers whose nice value is not 0 */
+static void count_niced(const char *dir, const char *comm, void *arg)
+{
+	int nice = stat_field(dir, 19, 0);
+
+	if (nice) {
+		printf("# %s (tid %s) has nice %d\n", comm, strrchr(dir, '/') + 1, nice);
+		(*(int *)arg)++;
+	}
+}
+
+struct niced_submit {
+	struct io_uring *ring;
+	int res, niced, workers;
+};
+
+/*
+ * At nice 10, submit a NOP (on stock with IOSQE_ASYNC, so that a worker runs
+ * it) and wait for it; then count the workers at a nice other than 0 while
+ * this thread, whose io-wq they are on stock, still lives. ->res: 0 or the
+ * step that failed.
+ */
+static void *niced_submitter(void *arg)
+{
+	struct niced_submit *ns = arg;
+	unsigned long long order;
+	struct io_uring_sqe *sqe;
+	int res;
+
+	if (setpriority(PRIO_PROCESS, syscall(SYS_gettid), 10)) {
+		ns->res = 1;
+		return NULL;
+	}
+	sqe = io_uring_get_sqe(ns->ring);
+	io_uring_prep_nop(sqe);
+	sqe->user_data = 2;
+	if (!ul_flag)
+		sqe->flags |= IOSQE_ASYNC;
+	if (io_uring_submit(ns->ring) != 1) {
+		ns->res = 2;
+		return NULL;
+	}
+	if (wait_cqes(ns->ring, 1, &order, &res) || order != 2 || res) {
+		ns->res = 3;
+		return NULL;
+	}
+	ns->workers = for_each_iou_thread(getpid(), count_niced, &ns->niced);
+	printf("# %d io-wq worker(s), %d with the thread's nice\n", ns->workers, ns->niced);
+	fflush(stdout);
+	ns->res = 0;
+	return NULL;
+}
+
+/*
+ * In a fresh child. On uringlet: with max_workers {1, 0}, the worker setup
+ * started takes a WRITEV that blocks 1 s on its iovec, and the loop goes
+ * idle (nothing else in the SQ ring, no standby within the cap). Then the
+ * cap is lifted and a thread at nice 10 submits a NOP: every worker is
+ * blocked, so io-wq has to create one. On stock the thread's IOSQE_ASYNC
+ * NOP runs in that thread's own io-wq. Exit: 100 + the workers whose nice
+ * is not 0 once the NOP completed, 200+ when something failed.
+ */
+static int thread_create_child(void)
+{
+	unsigned int cap[2] = { 1, 0 }, uncap[2] = { 8, 0 };
+	struct niced_submit ns = { .res = -1 };
+	unsigned long long order;
+	struct uffd_page u;
+	struct io_uring ring;
+	int res, fd = -1;
+	pthread_t th;
+	double t0;
+
+	if (uffd_page_init(&u, 1000) || ring_init(&ring, 8, ul_flag))
+		return 200;
+	ns.ring = &ring;
+	if (ul_flag) {
+		t0 = now_ms();
+		while (!count_iou_threads(getpid()) && now_ms() - t0 < 2000)
+			usleep(1000);
+		if (io_uring_register_iowq_max_workers(&ring, cap))
+			return 201;
+		fd = open("/tmp/uringlet-thread-create", O_RDWR | O_CREAT | O_TRUNC, 0644);
+		queue_writev_then_nops(&ring, fd, &u, 1, 0);
+		if (io_uring_submit(&ring) != 1)
+			return 202;
+		/* the WRITEV's worker waits for the page by now */
+		usleep(100000);
+		if (count_iou_threads(getpid()) != 1)
+			return 203;
+		if (io_uring_register_iowq_max_workers(&ring, uncap))
+			return 201;
+	}
+	if (pthread_create(&th, NULL, niced_submitter, &ns))
+		return 204;
+	/* the owner waits here, where task_work runs */
+	pthread_join(th, NULL);
+	if (ns.res)
+		return 204 + ns.res;
+	/* the blocked WRITEV's and the NOP's: else nothing was created */
+	if (ul_flag && ns.workers < 2)
+		return 209;
+	if (ul_flag && (wait_cqes(&ring, 1, &order, &res) || order != 1 || res != 16))
+		return 208;
+	if (fd >= 0)
+		close(fd);
+	io_uring_queue_exit(&ring);
+	uffd_page_fini(&u);
+	return 100 + (ns.niced > 90 ? 90 : ns.niced);
+}
+
+/*
+ * A worker io-wq creates for the enter of another thread is a clone of the
+ * owner, as every worker of the owner's io-wq is (io-wq creates one in the
+ * owner's task_work), not of that thread: it would keep the thread's nice,
+ * scheduling policy and cgroup for all the ring's later requests.
+ */
+static void test_thread_creates_worker(void)
+{
+	const char *name = "threads: a worker created for another thread's enter is the owner's clone";
+	int n = run_child(thread_create_child);
+
+	if (n < 100 || n >= 200)
+		ok(0, name, "setup or completion failed (%d)", n);
+	else if (ul_flag)
+		ok(n == 100, name, "%d worker(s) with the submitting thread's nice 10", n - 100);
+	else
+		/* the baseline: on stock every thread has its own io-wq */
+		ok(n > 100, name, "stock baseline: the thread's own io-wq runs its NOP, %d worker(s) at nice 10",
+		   n - 100);
+}
+
 static void test_threads(void)
 {
 	struct thread_submit t = { 0 };
@@ -1137,12 +1283,26 @@ static void test_owner_exit(void)
  * must refuse to submit with -EOWNERDEAD on uringlet; stock still submits.
  * Returns the exit code for the parent of test_owner_exec().
  */
+/*
+ * After exec: enter, then IORING_REGISTER_IOWQ_AFF. On uringlet the owner's
+ * io-wq that ran the ring is gone: -EOWNERDEAD and -EINVAL (no io-wq to set,
+ * rather than the new task context's, which never runs this ring).
+ */
 static int exec_target(int fd)
 {
 	int ret = syscall(__NR_io_uring_enter, fd, 1, 0, 0, NULL, 0);
+	int enter_errno = errno, aff;
+	cpu_set_t set;
 
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	aff = syscall(__NR_io_uring_register, fd, IORING_REGISTER_IOWQ_AFF, &set, sizeof(set));
+	aff = aff < 0 ? -errno : aff;
+	printf("# after exec: enter %d (%s), IOWQ_AFF %d\n", ret, ret < 0 ? strerror(enter_errno) : "ok",
+	       aff);
 	if (ul_flag)
-		return ret == -1 && errno == EOWNERDEAD ? 0 : 10;
+		return ret == -1 && enter_errno == EOWNERDEAD ? (aff == -EINVAL ? 0 : 12) : 10;
+	/* stock's IOWQ_AFF after exec is recorded above, not judged */
 	return ret >= 0 ? 0 : 11;
 }
 
@@ -1172,7 +1332,8 @@ static void test_owner_exec(void)
 	}
 	waitpid(pid, &status, 0);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	   ul_flag ? "exec: the owner execs with a blocked request; the ring then refuses to submit (-EOWNERDEAD)"
+	   ul_flag ? "exec: the owner execs with a blocked request; the ring then refuses to submit (-EOWNERDEAD) "
+		     "and IORING_REGISTER_IOWQ_AFF (-EINVAL)"
 		   : "exec: the owner execs after a blocking submit; the ring still submits (stock)",
 	   "exit status %d after %.1f ms", WIFEXITED(status) ? WEXITSTATUS(status) : -1, now_ms() - t0);
 }
@@ -1454,8 +1615,7 @@ static void check_worker_cpu(const char *dir, const char *comm, void *arg)
 {
 	struct cpu_check *c = arg;
 	char path[384], line[512];
-	int allowed_ok = 0, cpu = -1;
-	char *p;
+	int allowed_ok = 0, cpu;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/status", dir);
@@ -1466,13 +1626,7 @@ static void check_worker_cpu(const char *dir, const char *comm, void *arg)
 				allowed_ok = atoi(line + 18) == c->want && !strpbrk(line + 18, ",-");
 		fclose(f);
 	}
-	read_proc_line(dir, "stat", line, sizeof(line));
-	/* field 39, counted after the ")" that ends the name */
-	p = strrchr(line, ')');
-	for (int field = 2; p && field < 39; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		cpu = atoi(p + 1);
+	cpu = stat_field(dir, 39, -1);
 	if (!allowed_ok || cpu != c->want) {
 		c->bad++;
 		printf("# %s (tid %s): allowed %s, last on CPU %d\n", comm, strrchr(dir, '/') + 1,
@@ -2459,6 +2613,7 @@ int main(int argc, char **argv)
 	RUN("fork", test_fork_child());
 	RUN("threads", test_threads());
 	RUN("threads", test_thread_owner_stuck());
+	RUN("threads", test_thread_creates_worker());
 	RUN("exit", test_owner_exit());
 	RUN("exec", test_owner_exec());
 	RUN("links", test_links());
