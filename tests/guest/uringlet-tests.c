@@ -1132,6 +1132,66 @@ static void test_thread_creates_worker(void)
 		   n - 100);
 }
 
+struct unshared_submit {
+	struct io_uring *ring;
+	int flags;
+	int res;
+};
+
+/* unshare @flags, then submit a NOP and wait for it: the submit's result, or its CQE's */
+static void *unshared_submitter(void *arg)
+{
+	struct unshared_submit *us = arg;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+
+	if (unshare(us->flags)) {
+		us->res = -1000 - errno;
+		return NULL;
+	}
+	sqe = io_uring_get_sqe(us->ring);
+	io_uring_prep_nop(sqe);
+	us->res = io_uring_submit(us->ring);
+	if (us->res == 1 && !io_uring_wait_cqe(us->ring, &cqe)) {
+		us->res = cqe->res ? cqe->res : 1;
+		io_uring_cqe_seen(us->ring, cqe);
+	}
+	return NULL;
+}
+
+/*
+ * The ring's workers are the owner's clones: they look up fds in its file
+ * table and paths from its cwd. A thread that unshared its file table or
+ * fs can't submit (-EEXIST), or its SQEs would mean other files. Stock
+ * submits in the thread itself (the baseline, recorded).
+ */
+static void test_thread_unshared(void)
+{
+	static const struct { int flags; const char *name; } cases[] = {
+		{ CLONE_FILES, "threads: a thread that unshared its file table can't submit (-EEXIST)" },
+		{ CLONE_FS, "threads: a thread that unshared its cwd and root can't submit (-EEXIST)" },
+	};
+
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct io_uring ring;
+		struct unshared_submit us = { .ring = &ring, .flags = cases[i].flags, .res = -9999 };
+		pthread_t th;
+
+		if (ring_init(&ring, 8, ul_flag) || pthread_create(&th, NULL, unshared_submitter, &us)) {
+			ok(0, cases[i].name, "setup failed");
+			continue;
+		}
+		pthread_join(th, NULL);
+		if (us.res <= -1000)
+			ok(0, cases[i].name, "unshare failed: %s", strerror(-us.res - 1000));
+		else if (ul_flag)
+			ok(us.res == -EEXIST, cases[i].name, "submit %d", us.res);
+		else
+			ok(us.res == 1, cases[i].name, "stock baseline: the thread submits itself (%d)", us.res);
+		io_uring_queue_exit(&ring);
+	}
+}
+
 static void test_threads(void)
 {
 	struct thread_submit t = { 0 };
@@ -2614,6 +2674,7 @@ int main(int argc, char **argv)
 	RUN("threads", test_threads());
 	RUN("threads", test_thread_owner_stuck());
 	RUN("threads", test_thread_creates_worker());
+	RUN("threads", test_thread_unshared());
 	RUN("exit", test_owner_exit());
 	RUN("exec", test_owner_exec());
 	RUN("links", test_links());
