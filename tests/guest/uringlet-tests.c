@@ -1119,7 +1119,8 @@ static int thread_create_child(void)
  */
 static void test_thread_creates_worker(void)
 {
-	const char *name = "threads: a worker created for another thread's enter is the owner's clone";
+	const char *name = ul_flag ? "threads: a worker created for another thread's enter is the owner's clone"
+				   : "threads: a thread's IOSQE_ASYNC request runs in its own io-wq (stock baseline)";
 	int n = run_child(thread_create_child);
 
 	if (n < 100 || n >= 200)
@@ -1167,27 +1168,28 @@ static void *unshared_submitter(void *arg)
  */
 static void test_thread_unshared(void)
 {
-	static const struct { int flags; const char *name; } cases[] = {
-		{ CLONE_FILES, "threads: a thread that unshared its file table can't submit (-EEXIST)" },
-		{ CLONE_FS, "threads: a thread that unshared its cwd and root can't submit (-EEXIST)" },
+	static const struct { int flags; const char *what; } cases[] = {
+		{ CLONE_FILES, "its file table" },
+		{ CLONE_FS, "its cwd and root" },
 	};
 
 	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char name[128];
 		struct io_uring ring;
 		struct unshared_submit us = { .ring = &ring, .flags = cases[i].flags, .res = -9999 };
 		pthread_t th;
 
+		snprintf(name, sizeof(name), ul_flag ? "threads: a thread that unshared %s can't submit (-EEXIST)"
+			 : "threads: a thread that unshared %s submits itself (stock baseline)", cases[i].what);
 		if (ring_init(&ring, 8, ul_flag) || pthread_create(&th, NULL, unshared_submitter, &us)) {
-			ok(0, cases[i].name, "setup failed");
+			ok(0, name, "setup failed");
 			continue;
 		}
 		pthread_join(th, NULL);
 		if (us.res <= -1000)
-			ok(0, cases[i].name, "unshare failed: %s", strerror(-us.res - 1000));
-		else if (ul_flag)
-			ok(us.res == -EEXIST, cases[i].name, "submit %d", us.res);
+			ok(0, name, "unshare failed: %s", strerror(-us.res - 1000));
 		else
-			ok(us.res == 1, cases[i].name, "stock baseline: the thread submits itself (%d)", us.res);
+			ok(us.res == (ul_flag ? -EEXIST : 1), name, "submit %d", us.res);
 		io_uring_queue_exit(&ring);
 	}
 }
@@ -1340,13 +1342,10 @@ static void test_owner_exit(void)
 
 /*
  * After exec the io-wq is gone: the ring (kept open across exec on purpose)
- * must refuse to submit with -EOWNERDEAD on uringlet; stock still submits.
- * Returns the exit code for the parent of test_owner_exec().
- */
-/*
- * After exec: enter, then IORING_REGISTER_IOWQ_AFF. On uringlet the owner's
- * io-wq that ran the ring is gone: -EOWNERDEAD and -EINVAL (no io-wq to set,
- * rather than the new task context's, which never runs this ring).
+ * must refuse to submit with -EOWNERDEAD on uringlet, and
+ * IORING_REGISTER_IOWQ_AFF must fail with -EINVAL (no io-wq to set, rather
+ * than the new task context's, which never runs this ring); stock still
+ * submits. Returns the exit code for the parent of test_owner_exec().
  */
 static int exec_target(int fd)
 {
