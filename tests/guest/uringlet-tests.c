@@ -184,6 +184,15 @@ static int count_iou_threads(pid_t pid)
 	return iou_threads(pid, 0);
 }
 
+/* wait up to 2 s for the worker that uringlet's setup starts to show up */
+static void wait_setup_worker(void)
+{
+	double t0 = now_ms();
+
+	while (!count_iou_threads(getpid()) && now_ms() - t0 < 2000)
+		usleep(1000);
+}
+
 /* ---- a userfaultfd page whose faults are resolved after a delay ---- */
 struct uffd_page {
 	int uffd;
@@ -703,15 +712,12 @@ static int standby_child(void)
 	struct io_uring ring;
 	pthread_t watcher;
 	int res[4], fd, ret;
-	double t0;
 
 	if (uffd_page_init(&slow_prep, 100) || uffd_page_init(&slow_issue, 2000) ||
 	    ring_init(&ring, 8, ul_flag))
 		return 251;
 	/* the worker setup starts, so that it isn't created during the test */
-	t0 = now_ms();
-	while (!count_iou_threads(getpid()) && now_ms() - t0 < 2000)
-		usleep(1000);
+	wait_setup_worker();
 	fd = open("/tmp/uringlet-standby", O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)
 		return 251;
@@ -1082,15 +1088,12 @@ static int thread_create_child(void)
 	struct io_uring ring;
 	int res, fd = -1;
 	pthread_t th;
-	double t0;
 
 	if (uffd_page_init(&u, 1000) || ring_init(&ring, 8, ul_flag))
 		return 200;
 	ns.ring = &ring;
 	if (ul_flag) {
-		t0 = now_ms();
-		while (!count_iou_threads(getpid()) && now_ms() - t0 < 2000)
-			usleep(1000);
+		wait_setup_worker();
 		if (io_uring_register_iowq_max_workers(&ring, cap))
 			return 201;
 		fd = open("/tmp/uringlet-thread-create", O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -1762,10 +1765,7 @@ static int affinity_child(int want, int from_thread)
 		if (io_uring_submit(&ring) != 1 || wait_cqes(&ring, 1, order, res))
 			return 201;
 	} else {
-		double t0 = now_ms();
-
-		while (!count_iou_threads(getpid()) && now_ms() - t0 < 2000)
-			usleep(1000);
+		wait_setup_worker();
 	}
 	if (!count_iou_threads(getpid()))
 		return 202;
