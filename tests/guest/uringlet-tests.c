@@ -1615,6 +1615,122 @@ static void test_no_worker(void)
 	   n);
 }
 
+struct gated_submit {
+	struct io_uring *ring;
+	int gate;		/* read end of a pipe: submit once it is written */
+	double enter_ms;
+	int res;
+};
+
+/*
+ * Once the gate opens, submit one NOP (user_data 2) and time the enter;
+ * then stay (a task of the owner's RLIMIT_NPROC) until the gate opens again.
+ */
+static void *gated_nop_submitter(void *arg)
+{
+	struct gated_submit *gs = arg;
+	struct io_uring_sqe *sqe;
+	char c;
+	double t0;
+
+	if (read(gs->gate, &c, 1) != 1) {
+		gs->res = -EIO;
+		return NULL;
+	}
+	sqe = io_uring_get_sqe(gs->ring);
+	io_uring_prep_nop(sqe);
+	sqe->user_data = 2;
+	t0 = now_ms();
+	gs->res = io_uring_submit(gs->ring);
+	gs->enter_ms = now_ms() - t0;
+	if (read(gs->gate, &c, 1) != 1)
+		gs->res = -EIO;
+	return NULL;
+}
+
+/*
+ * As no_worker_child(), but the loop is idle (the WRITEV was alone in the SQ
+ * ring, so its worker released the loop when it blocked) and another thread
+ * submits: its enter queues the loop with every worker blocked, and io-wq
+ * hands the creation of a worker to the owner's task_work, where it fails
+ * and is retried from a kworker. Then the blocked worker takes the loop back
+ * once its write is done. On stock the owner faults in its own enter.
+ * Exit codes as no_worker_child(), 3 for the thread's enter.
+ */
+static int no_worker_thread_child(void)
+{
+	struct __kernel_timespec ts = { .tv_sec = 3 };
+	struct gated_submit gs = { .res = -1 };
+	int fd, got = 0, bad = 0, before, after, gate[2];
+	struct io_uring ring;
+	struct uffd_page u;
+	struct rlimit lim;
+	pthread_t th;
+
+	fd = open("/tmp/uringlet-noworker-thread", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	/* userfaultfd() needs privilege (vm.unprivileged_userfaultfd=0): before setuid */
+	if (fd < 0 || pipe(gate) || uffd_page_init(&u, 500))
+		return 100;
+	if (setgid(54321) || setuid(54321))
+		return 101;
+	if (ring_init(&ring, 8, ul_flag))
+		return 102;
+	if (ul_flag)
+		wait_setup_worker();
+	gs.ring = &ring;
+	gs.gate = gate[0];
+	if (pthread_create(&th, NULL, gated_nop_submitter, &gs))
+		return 104;
+	before = count_iou_threads(getpid());
+	lim.rlim_cur = lim.rlim_max = count_tasks();
+	if (!lim.rlim_cur || setrlimit(RLIMIT_NPROC, &lim))
+		return 103;
+
+	queue_writev_then_nops(&ring, fd, &u, 1, 0);
+	if (io_uring_submit(&ring) != 1)
+		return 105;
+	/* the WRITEV's worker waits for the page by now, the loop is idle */
+	usleep(100000);
+	if (write(gate[1], "x", 1) != 1)
+		return 106;
+	for (; got < 2; got++) {
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts))
+			break;
+		if (cqe->user_data == 1)
+			bad += cqe->res != 16 && (ul_flag || cqe->res != -ECANCELED);
+		else
+			bad += cqe->res != 0;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	after = count_iou_threads(getpid());
+	if (write(gate[1], "x", 1) != 1)
+		return 106;
+	pthread_join(th, NULL);
+	printf("# no worker creatable, another thread submits: RLIMIT_NPROC %lu, its enter %.3f ms (%d), %d of 2 CQEs, iou threads %d before, %d after\n",
+	       (unsigned long)lim.rlim_cur, gs.enter_ms, gs.res, got, before, after);
+	fflush(stdout);
+	if (got < 2)
+		return 1;
+	if (bad || gs.res != 1)
+		return 2;
+	if (ul_flag && gs.enter_ms >= 50.0)
+		return 3;
+	return after > before ? 4 : 0;
+}
+
+static void test_no_worker_thread(void)
+{
+	int n = run_child(no_worker_thread_child);
+
+	ok(n == 0,
+	   ul_flag ? "worker cap: no worker can be created, another thread's enter finds every worker blocked"
+		   : "worker cap: no worker can be created, another thread submits a NOP (stock baseline)",
+	   "exit %d (1: a CQE missing after 3 s, 2: wrong result, 3: the thread's enter blocked, 4: a worker was created, 100+: setup)",
+	   n);
+}
+
 /*
  * IORING_ENTER_SQ_WAIT with to_submit 0, as an SQPOLL application waits for
  * room: entries written to a full SQ ring but not submitted must be taken,
@@ -1838,6 +1954,82 @@ static void test_worker_affinity(void)
 			/* the baseline: stock 6.1 gives a new mask only to workers created after it */
 			skip(name, "stock 6.1 leaves workers that existed before the register call on their old CPUs");
 	}
+}
+
+/*
+ * Four RECVs that select a buffer from a ring of two, on idle sockets: none
+ * may take a buffer before its socket has data (inline submission tries
+ * with ->uring_lock held and puts the buffer back; an unlocked try can't).
+ * Holding buffers while they wait in poll, the last two would fail with
+ * -ENOBUFS at once, and an application's active sockets would starve.
+ */
+static void test_pollable_buf_ring(void)
+{
+	const char *name = "pollable: RECVs waiting for data hold no buffer of a buffer ring";
+	struct __kernel_timespec ts = { .tv_sec = 2 };
+	struct io_uring_buf_reg reg = { .ring_entries = 2, .bgid = 7 };
+	struct io_uring_buf_ring *br;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	char *bufs, early[64] = "";
+	int sv[4][2], got = 0, bad = 0;
+
+	if (ring_init(&ring, 8, ul_flag) ||
+	    posix_memalign((void **)&br, 4096, 4096) || posix_memalign((void **)&bufs, 4096, 128)) {
+		ok(0, name, "setup failed");
+		return;
+	}
+	io_uring_buf_ring_init(br);
+	reg.ring_addr = (unsigned long)br;
+	if (io_uring_register_buf_ring(&ring, &reg, 0)) {
+		ok(0, name, "IORING_REGISTER_PBUF_RING failed");
+		return;
+	}
+	for (int i = 0; i < 2; i++)
+		io_uring_buf_ring_add(br, bufs + 64 * i, 64, i, io_uring_buf_ring_mask(2), i);
+	io_uring_buf_ring_advance(br, 2);
+	for (int i = 0; i < 4; i++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i])) {
+			ok(0, name, "socketpair failed");
+			return;
+		}
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_recv(sqe, sv[i][0], NULL, 64, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = 7;
+		sqe->user_data = i;
+	}
+	if (io_uring_submit(&ring) != 4) {
+		ok(0, name, "submit failed");
+		return;
+	}
+	usleep(100000);
+	/* nothing to read yet: any CQE now is an error */
+	while (!io_uring_peek_cqe(&ring, &cqe)) {
+		snprintf(early + strlen(early), sizeof(early) - strlen(early), " %llu:%d",
+			 (unsigned long long)cqe->user_data, cqe->res);
+		bad++;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	/* the sockets with data are the last two submitted */
+	if (write(sv[3][1], "x", 1) != 1 || write(sv[2][1], "y", 1) != 1)
+		bad++;
+	for (; got < 2; got++) {
+		if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts))
+			break;
+		bad += cqe->user_data < 2 || cqe->res != 1 || !(cqe->flags & IORING_CQE_F_BUFFER);
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	ok(!bad && got == 2, name, "CQEs before any data:%s; %d of 2 RECVs got their data and a buffer",
+	   bad && early[0] ? early : " none", got);
+	io_uring_queue_exit(&ring);
+	for (int i = 0; i < 4; i++) {
+		close(sv[i][0]);
+		close(sv[i][1]);
+	}
+	free(bufs);
+	free(br);
 }
 
 static void test_pollable(void)
@@ -2670,8 +2862,10 @@ int main(int argc, char **argv)
 	RUN("worker-cap", test_worker_cap());
 	RUN("worker-cap", test_splice_wait());
 	RUN("worker-cap", test_no_worker());
+	RUN("worker-cap", test_no_worker_thread());
 	RUN("worker-affinity", test_worker_affinity());
 	RUN("pollable", test_pollable());
+	RUN("pollable", test_pollable_buf_ring());
 	RUN("fork", test_fork_child());
 	RUN("threads", test_threads());
 	RUN("threads", test_thread_owner_stuck());
