@@ -422,6 +422,52 @@ static void test_nops(void)
 	io_uring_queue_exit(&ring);
 }
 
+/*
+ * A tail published 64 entries ahead of the head of an 8-entry ring: the
+ * kernel takes no more than the ring holds, as io_submit_sqes() does per
+ * enter. Every SQE is linked, the first one invalid: the 8 taken form one
+ * failed link (1 -EINVAL, 7 -ECANCELED). Going round the ring instead, the
+ * uringlet loop built one link of 64 with ->uring_lock held, and a tail
+ * 2^31 ahead would have had it do so until memory ran out.
+ */
+static void test_bogus_tail(void)
+{
+	const char *name = "nops: a tail beyond the ring's size takes no more than the ring holds";
+	struct io_uring_params p = { .flags = ul_flag | IORING_SETUP_CQSIZE, .cq_entries = 128 };
+	int got = 0, einval = 0, cancelled = 0, other = 0;
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	long ret;
+
+	if (io_uring_queue_init_params(8, &ring, &p)) {
+		ok(0, name, "setup failed");
+		return;
+	}
+	for (int i = 0; i < 8; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+		io_uring_prep_nop(sqe);
+		sqe->flags |= IOSQE_IO_LINK;
+		if (!i)
+			sqe->opcode = 0xff;
+		ring.sq.array[i] = i;
+	}
+	io_uring_smp_store_release(ring.sq.ktail, *ring.sq.khead + 64);
+	ret = syscall(__NR_io_uring_enter, ring.ring_fd, 64, 0, 0, NULL, 0);
+	usleep(300000);
+	while (!io_uring_peek_cqe(&ring, &cqe)) {
+		got++;
+		einval += cqe->res == -EINVAL;
+		cancelled += cqe->res == -ECANCELED;
+		other += cqe->res != -EINVAL && cqe->res != -ECANCELED;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	ok(got == 8 && einval == 1 && cancelled == 7, name,
+	   "enter returned %ld; %d CQEs: %d -EINVAL, %d -ECANCELED, %d other", ret, got, einval,
+	   cancelled, other);
+	io_uring_queue_exit(&ring);
+}
+
 /* SQE 1 blocks 200 ms in the submitter's context on stock; SQEs 2..16 are NOPs. */
 static void test_never_blocks(const char *what)
 {
@@ -2852,6 +2898,7 @@ int main(int argc, char **argv)
 	RUN("setup", test_setup());
 	RUN("nops", test_nops());
 	RUN("nops", test_sq_wait());
+	RUN("nops", test_bogus_tail());
 	RUN("never-blocks", test_never_blocks("writev iovec"));
 	RUN("never-blocks", test_never_blocks("linked writev iovec"));
 	RUN("never-blocks", test_never_blocks("openat path"));
