@@ -322,6 +322,24 @@ static int run_child(int (*fn)(void))
 	return WEXITSTATUS(status);
 }
 
+/* submit a NOP and wait for its CQE: the submit's error, else the CQE's res */
+static int submit_nop_wait(struct io_uring *ring)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	io_uring_prep_nop(sqe);
+	ret = io_uring_submit_and_wait(ring, 1);
+	if (ret != 1)
+		return ret < 0 ? ret : -EIO;
+	if (io_uring_peek_cqe(ring, &cqe))
+		return -EIO;
+	ret = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return ret;
+}
+
 /* ---- tests ---- */
 
 /*
@@ -815,6 +833,66 @@ static void test_standby(void)
 		ok(n < 30, name, "NOP after %d-%d ms (bound 300 ms)", n * 10, n * 10 + 10);
 }
 
+/*
+ * In a fresh child: the worker that setup started takes the loop for a NOP
+ * and creates its standby. Then a WRITEV blocks 500 ms on its iovec with a
+ * NOP behind: the hand-off wakes the standby, which takes the loop and
+ * creates the next standby. Nothing else has to be created: the owner,
+ * waiting for the NOP meanwhile, must not be interrupted to create a
+ * worker for the work the standby is taking. Exit: 100 + the io-wq workers
+ * once the NOP completed, 200+ when setup or completion failed.
+ */
+static int handoff_create_child(void)
+{
+	unsigned long long order[2];
+	struct io_uring ring;
+	struct uffd_page u;
+	int res[2], fd, n;
+
+	if (uffd_page_init(&u, 500) || ring_init(&ring, 8, ul_flag))
+		return 200;
+	wait_setup_worker();
+	if (submit_nop_wait(&ring))
+		return 201;
+	/* the standby names itself once it runs */
+	for (int i = 0; i < 100 && count_iou_threads(getpid()) < 2; i++)
+		usleep(20000);
+	if (count_iou_threads(getpid()) != 2)
+		return 202;
+	fd = open("/tmp/uringlet-handoff-create", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	queue_writev_then_nops(&ring, fd, &u, 2, 0);
+	if (io_uring_submit(&ring) != 2 || wait_cqes(&ring, 1, order, res) || order[0] != 2)
+		return 203;
+	/* what the owner's task_work would create is there by now */
+	usleep(100000);
+	n = count_iou_threads(getpid());
+	printf("# %d io-wq workers while the WRITEV blocks (before it: the loop's and its standby)\n", n);
+	fflush(stdout);
+	if (wait_cqes(&ring, 1, order, res) || order[0] != 1 || res[0] != 16)
+		return 204;
+	close(fd);
+	io_uring_queue_exit(&ring);
+	uffd_page_fini(&u);
+	return 100 + (n > 99 ? 99 : n);
+}
+
+static void test_handoff_create(void)
+{
+	const char *name = "hand-off: waking the standby creates no worker through the owner";
+	int n;
+
+	if (!ul_flag) {
+		skip(name, "uringlet not supported by this kernel");
+		return;
+	}
+	n = run_child(handoff_create_child);
+	if (n < 100 || n >= 200)
+		ok(0, name, "setup or completion failed (%d)", n);
+	else
+		/* the blocked one, the one that took over, and its standby */
+		ok(n - 100 == 3, name, "%d io-wq workers (3: blocked, taken over, standby)", n - 100);
+}
+
 /* The design asks for 1000 closes; a 5 ms fault keeps that within seconds under TCG. */
 static void test_close_blocked(void)
 {
@@ -1003,24 +1081,6 @@ struct late_submit {
 	double latency;
 	int res;
 };
-
-/* submit a NOP and wait for its CQE: the submit's error, else the CQE's res */
-static int submit_nop_wait(struct io_uring *ring)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-	struct io_uring_cqe *cqe;
-	int ret;
-
-	io_uring_prep_nop(sqe);
-	ret = io_uring_submit_and_wait(ring, 1);
-	if (ret != 1)
-		return ret < 0 ? ret : -EIO;
-	if (io_uring_peek_cqe(ring, &cqe))
-		return -EIO;
-	ret = cqe->res;
-	io_uring_cqe_seen(ring, cqe);
-	return ret;
-}
 
 /* 100 ms in (the owner is in vfork() by then), submit a NOP and wait for it */
 static void *late_submitter(void *arg)
@@ -2906,6 +2966,7 @@ int main(int argc, char **argv)
 	RUN("never-blocks", test_link_timeout_fault());
 	RUN("never-blocks", test_prep_efault());
 	RUN("standby", test_standby());
+	RUN("standby", test_handoff_create());
 	RUN("worker-cap", test_worker_cap());
 	RUN("worker-cap", test_splice_wait());
 	RUN("worker-cap", test_no_worker());
