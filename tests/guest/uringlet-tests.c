@@ -934,6 +934,37 @@ static void test_close_blocked(void)
 	}
 }
 
+/*
+ * A child that has the ring's fd (a fork child here; one that got it over
+ * a socket alike) registers an io-wq CPU mask: that sets its own io-wq, as
+ * on a plain ring (-EINVAL, it never submitted), not the owner's, whose
+ * workers it may not move. On stock the same.
+ */
+static void test_fork_iowq_aff(void)
+{
+	const char *name = "fork: a child's IORING_REGISTER_IOWQ_AFF doesn't set the owner's io-wq";
+	struct io_uring ring;
+	int status, ret;
+	cpu_set_t set;
+	pid_t pid;
+
+	if (ring_init(&ring, 8, ul_flag)) {
+		ok(0, name, "setup failed");
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (!pid) {
+		CPU_ZERO(&set);
+		CPU_SET(0, &set);
+		ret = io_uring_register_iowq_aff(&ring, sizeof(set), &set);
+		_exit(ret == -EINVAL ? 0 : ret == 0 ? 1 : 2);
+	}
+	ret = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	ok(ret == 0, name, "child's register: %s", ret == 0 ? "-EINVAL" : ret == 1 ? "0 (set)" : "other error");
+	io_uring_queue_exit(&ring);
+}
+
 static void test_fork_child(void)
 {
 	struct io_uring ring;
@@ -2975,6 +3006,7 @@ int main(int argc, char **argv)
 	RUN("pollable", test_pollable());
 	RUN("pollable", test_pollable_buf_ring());
 	RUN("fork", test_fork_child());
+	RUN("fork", test_fork_iowq_aff());
 	RUN("threads", test_threads());
 	RUN("threads", test_thread_owner_stuck());
 	RUN("threads", test_thread_creates_worker());
