@@ -486,6 +486,72 @@ static void test_bogus_tail(void)
 	io_uring_queue_exit(&ring);
 }
 
+/*
+ * IORING_FEAT_SUBMIT_STABLE: once the kernel consumed an SQE (the SQ head
+ * moved past it), what it points to may be reused. A WRITEV whose iovec
+ * array is on a 200 ms userfaultfd page blocks the only worker allowed
+ * (max_workers {1, 0}); a second WRITEV, prepared in the same batch, waits
+ * behind it. Once the head moved past both, the second one's iovec is
+ * pointed at other data: the file must get what the SQE pointed to.
+ * Stock consumes both inside io_uring_enter().
+ */
+static void test_submit_stable(void)
+{
+	const char *name = "nops: what a consumed SQE points to may be reused (IORING_FEAT_SUBMIT_STABLE)";
+	unsigned int cap[2] = { 1, 0 };
+	unsigned long long order[2];
+	char good[] = "GOOD", bad[] = "BAD!", out[5] = "";
+	struct iovec iov = { .iov_base = good, .iov_len = 4 };
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	struct uffd_page u;
+	int res[2], fd, consumed = 0;
+	double t0;
+
+	if (uffd_page_init(&u, 200) || ring_init(&ring, 8, ul_flag)) {
+		ok(0, name, "setup failed");
+		return;
+	}
+	if (!(ring.features & IORING_FEAT_SUBMIT_STABLE)) {
+		skip(name, "the kernel doesn't promise it");
+		return;
+	}
+	if (ul_flag) {
+		wait_setup_worker();
+		if (io_uring_register_iowq_max_workers(&ring, cap)) {
+			ok(0, name, "IORING_REGISTER_IOWQ_MAX_WORKERS failed");
+			return;
+		}
+	}
+	fd = open("/tmp/uringlet-stable", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	queue_writev_then_nops(&ring, fd, &u, 1, 0);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_writev(sqe, fd, &iov, 1, 100);
+	sqe->user_data = 2;
+	if (io_uring_submit(&ring) != 2) {
+		ok(0, name, "submit failed");
+		return;
+	}
+	t0 = now_ms();
+	while (now_ms() - t0 < 150 && !consumed)
+		consumed = io_uring_smp_load_acquire(ring.sq.khead) == *ring.sq.ktail;
+	iov.iov_base = bad;
+	if (wait_cqes(&ring, 2, order, res) || pread(fd, out, 4, 100) != 4) {
+		ok(0, name, "completion failed");
+		return;
+	}
+	/* by user_data: the blocked WRITEV's 16 bytes, then the second's 4 */
+	for (int i = 0; i < 2; i++)
+		if (order[i] == 1 ? res[i] != 16 : res[i] != 4)
+			consumed = 0;
+	ok(consumed && !strcmp(out, "GOOD"), name,
+	   "both SQEs consumed before the iovec changed: %s, the file got \"%s\", results %d %d",
+	   consumed ? "yes" : "no (or a wrong result)", out, res[0], res[1]);
+	close(fd);
+	io_uring_queue_exit(&ring);
+	uffd_page_fini(&u);
+}
+
 /* SQE 1 blocks 200 ms in the submitter's context on stock; SQEs 2..16 are NOPs. */
 static void test_never_blocks(const char *what)
 {
@@ -2990,6 +3056,7 @@ int main(int argc, char **argv)
 	RUN("nops", test_nops());
 	RUN("nops", test_sq_wait());
 	RUN("nops", test_bogus_tail());
+	RUN("nops", test_submit_stable());
 	RUN("never-blocks", test_never_blocks("writev iovec"));
 	RUN("never-blocks", test_never_blocks("linked writev iovec"));
 	RUN("never-blocks", test_never_blocks("openat path"));
