@@ -1723,6 +1723,18 @@ static int count_tasks(void)
 	return n;
 }
 
+/* the exit code of no_worker_child() and no_worker_thread_child() */
+static int no_worker_exit(int got, int want, int bad, double enter_ms, int before, int after)
+{
+	if (got < want)
+		return 1;
+	if (bad)
+		return 2;
+	if (ul_flag && enter_ms >= 50.0)
+		return 3;
+	return after > before ? 4 : 0;
+}
+
 /*
  * No worker can be created: the owner runs as an unprivileged user whose
  * RLIMIT_NPROC is the number of tasks it has (the process, the userfaultfd
@@ -1794,24 +1806,7 @@ static int no_worker_child(void)
 	printf("# no worker creatable: RLIMIT_NPROC %lu, enter %.3f ms, %d of 16 CQEs after %.0f ms, writev %d at position %d, iou threads %d before, %d after\n",
 	       (unsigned long)lim.rlim_cur, t_enter, got, now_ms() - t0, writev_res, writev_pos, before, after);
 	fflush(stdout);
-	if (got < 16)
-		return 1;
-	if (bad)
-		return 2;
-	if (ul_flag && t_enter >= 50.0)
-		return 3;
-	return after > before ? 4 : 0;
-}
-
-static void test_no_worker(void)
-{
-	int n = run_child(no_worker_child);
-
-	ok(n == 0,
-	   ul_flag ? "worker cap: no worker can be created (RLIMIT_NPROC), a blocked writev and 15 NOPs complete"
-		   : "worker cap: no worker can be created (RLIMIT_NPROC), every CQE comes (stock: the punted writev may be cancelled)",
-	   "exit %d (1: a CQE missing after 3 s, 2: wrong result, 3: enter blocked, 4: a worker was created, 100+: setup)",
-	   n);
+	return no_worker_exit(got, 16, bad, t_enter, before, after);
 }
 
 struct gated_submit {
@@ -1910,24 +1905,18 @@ static int no_worker_thread_child(void)
 	printf("# no worker creatable, another thread submits: RLIMIT_NPROC %lu, its enter %.3f ms (%d), %d of 2 CQEs, iou threads %d before, %d after\n",
 	       (unsigned long)lim.rlim_cur, gs.enter_ms, gs.res, got, before, after);
 	fflush(stdout);
-	if (got < 2)
-		return 1;
-	if (bad || gs.res != 1)
-		return 2;
-	if (ul_flag && gs.enter_ms >= 50.0)
-		return 3;
-	return after > before ? 4 : 0;
+	return no_worker_exit(got, 2, bad + (gs.res != 1), gs.enter_ms, before, after);
 }
 
-static void test_no_worker_thread(void)
+/* @child in a fresh process, named @ul_name on uringlet, @stock_name on stock */
+static void test_no_worker(int (*child)(void), const char *enter, const char *ul_name,
+			   const char *stock_name)
 {
-	int n = run_child(no_worker_thread_child);
+	int n = run_child(child);
 
-	ok(n == 0,
-	   ul_flag ? "worker cap: no worker can be created, another thread's enter finds every worker blocked"
-		   : "worker cap: no worker can be created, another thread submits a NOP (stock baseline)",
-	   "exit %d (1: a CQE missing after 3 s, 2: wrong result, 3: the thread's enter blocked, 4: a worker was created, 100+: setup)",
-	   n);
+	ok(n == 0, ul_flag ? ul_name : stock_name,
+	   "exit %d (1: a CQE missing after 3 s, 2: wrong result, 3: %s blocked, 4: a worker was created, 100+: setup)",
+	   n, enter);
 }
 
 /*
@@ -3063,8 +3052,12 @@ int main(int argc, char **argv)
 	RUN("standby", test_handoff_create());
 	RUN("worker-cap", test_worker_cap());
 	RUN("worker-cap", test_splice_wait());
-	RUN("worker-cap", test_no_worker());
-	RUN("worker-cap", test_no_worker_thread());
+	RUN("worker-cap", test_no_worker(no_worker_child, "enter",
+		"worker cap: no worker can be created (RLIMIT_NPROC), a blocked writev and 15 NOPs complete",
+		"worker cap: no worker can be created (RLIMIT_NPROC), every CQE comes (stock: the punted writev may be cancelled)"));
+	RUN("worker-cap", test_no_worker(no_worker_thread_child, "the thread's enter",
+		"worker cap: no worker can be created, another thread's enter finds every worker blocked",
+		"worker cap: no worker can be created, another thread submits a NOP (stock baseline)"));
 	RUN("worker-affinity", test_worker_affinity());
 	RUN("pollable", test_pollable());
 	RUN("pollable", test_pollable_buf_ring());
