@@ -184,13 +184,19 @@ static int count_iou_threads(pid_t pid)
 	return iou_threads(pid, 0);
 }
 
-/* wait up to 2 s for the worker that uringlet's setup starts to show up */
-static void wait_setup_worker(void)
+/* wait up to 2 s for @n io-wq workers of this process to show up */
+static void wait_iou_threads(int n)
 {
 	double t0 = now_ms();
 
-	while (!count_iou_threads(getpid()) && now_ms() - t0 < 2000)
+	while (count_iou_threads(getpid()) < n && now_ms() - t0 < 2000)
 		usleep(1000);
+}
+
+/* the worker that uringlet's setup starts */
+static void wait_setup_worker(void)
+{
+	wait_iou_threads(1);
 }
 
 /* ---- a userfaultfd page whose faults are resolved after a delay ---- */
@@ -917,8 +923,7 @@ static int handoff_create_child(void)
 	if (submit_nop_wait(&ring))
 		return 201;
 	/* the standby names itself once it runs */
-	for (int i = 0; i < 100 && count_iou_threads(getpid()) < 2; i++)
-		usleep(20000);
+	wait_iou_threads(2);
 	if (count_iou_threads(getpid()) != 2)
 		return 202;
 	fd = open("/tmp/uringlet-handoff-create", O_RDWR | O_CREAT | O_TRUNC, 0644);
