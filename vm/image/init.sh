@@ -11,8 +11,9 @@
 # Kernel command line knobs:
 #   uringlet.nosshd     do not start sshd (tests the boot-timeout path)
 #   uringlet.shell      also start a root shell on the console
-#   uringlet.losessh    announce readiness, then stop sshd and panic 3 s later
-#                       (tests a kernel lost before the first SSH session)
+#   uringlet.losessh    stop sshd, announce readiness, panic 3 s later (tests a
+#                       kernel lost before the first SSH session; sshd goes
+#                       first, so that no session can start in between)
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root
 umask 022
@@ -74,9 +75,11 @@ else
 		fi
 		sleep 0.01
 	done
-	[ "$i" -le 1000 ] && echo "URINGLET-READY"
 	if [ "$losessh" = 1 ]; then
 		read -r pid </run/sshd.pid && kill "$pid"
+	fi
+	[ "$i" -le 1000 ] && echo "URINGLET-READY"
+	if [ "$losessh" = 1 ]; then
 		sleep 3
 		echo c >/proc/sysrq-trigger
 	fi
