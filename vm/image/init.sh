@@ -76,7 +76,17 @@ else
 		sleep 0.01
 	done
 	if [ "$losessh" = 1 ]; then
-		read -r pid </run/sshd.pid && kill "$pid"
+		# sshd may write its pid file after it listens, and exits after
+		# the kill returns: wait for both (10 s at most each)
+		j=0
+		until read -r pid </run/sshd.pid 2>/dev/null || [ "$j" -gt 1000 ]; do
+			j=$((j + 1)); sleep 0.01
+		done
+		kill "$pid"
+		j=0
+		while listening && [ "$j" -le 1000 ]; do
+			j=$((j + 1)); sleep 0.01
+		done
 	fi
 	[ "$i" -le 1000 ] && echo "URINGLET-READY"
 	if [ "$losessh" = 1 ]; then
