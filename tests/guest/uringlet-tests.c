@@ -1404,6 +1404,146 @@ static void test_thread_unshared(void)
 	}
 }
 
+/*
+ * The owner unshares its file table or fs after setup. The ring's workers
+ * are clones that still have the old ones, and a worker created later has
+ * the new: an fd or a relative path in an SQE would mean one file or
+ * another depending on the worker. So the owner can't submit either
+ * (-EEXIST), as a thread that unshared. Stock submits inline (the baseline).
+ * Exit: 0 right, 1 wrong NOP result, 2 unshare failed, 100 setup failed.
+ */
+static int owner_unshare_child(int flags)
+{
+	struct io_uring ring;
+	int res;
+
+	if (ring_init(&ring, 8, ul_flag))
+		return 100;
+	if (unshare(flags))
+		return 2;
+	res = submit_nop_wait(&ring);
+	printf("# the owner unshared, then a NOP: %d\n", res);
+	fflush(stdout);
+	return res == (ul_flag ? -EEXIST : 0) ? 0 : 1;
+}
+
+static int owner_unshare_files_child(void)
+{
+	return owner_unshare_child(CLONE_FILES);
+}
+
+static int owner_unshare_fs_child(void)
+{
+	return owner_unshare_child(CLONE_FS);
+}
+
+static void test_owner_unshared(void)
+{
+	static const struct { int (*child)(void); const char *what; } cases[] = {
+		{ owner_unshare_files_child, "its file table" },
+		{ owner_unshare_fs_child, "its cwd and root" },
+	};
+
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char name[128];
+		int n = run_child(cases[i].child);
+
+		snprintf(name, sizeof(name), ul_flag ? "threads: the owner unshared %s after setup, can't submit (-EEXIST)"
+			 : "threads: the owner unshared %s after setup, submits (stock baseline)", cases[i].what);
+		ok(n == 0, name, "exit %d (1: wrong NOP result, 2: unshare failed, 100: setup)", n);
+	}
+}
+
+#define ROOT_ONLY_FILE "/tmp/uringlet-root-only"
+
+/* an OPENAT of ROOT_ONLY_FILE through @ring: the CQE's res (an fd closed) */
+static int open_root_only(struct io_uring *ring)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	int res;
+
+	io_uring_prep_openat(sqe, AT_FDCWD, ROOT_ONLY_FILE, O_RDONLY, 0);
+	res = io_uring_submit_and_wait(ring, 1);
+	if (res != 1)
+		return res < 0 ? res : -9999;
+	if (io_uring_peek_cqe(ring, &cqe))
+		return -9998;
+	res = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	if (res >= 0)
+		close(res);
+	return res;
+}
+
+struct creds_submit {
+	int res;
+	struct io_uring ring;
+};
+
+static void *creds_thread(void *arg)
+{
+	struct creds_submit *t = arg;
+
+	/* the raw syscall: glibc's setresuid() would change every thread */
+	if (syscall(SYS_setresuid, 54321, 54321, 54321)) {
+		t->res = -10000;
+		return NULL;
+	}
+	t->res = open_root_only(&t->ring);
+	return NULL;
+}
+
+/*
+ * Requests run with the creds of the task that submitted them, as inline
+ * submission does on stock: the owner set the ring up as root, then one
+ * thread changes its own creds (the raw syscall, per thread) and opens a
+ * file only root may read: -EACCES; the owner, still root, opens it right
+ * after. Then the owner drops privileges for good, as a daemon does after
+ * setup: -EACCES again. (SQPOLL keeps the creds of setup; a uringlet ring's
+ * workers issue for whoever entered.)
+ * Exit: 0 right, 1 the thread opened it, 2 the owner couldn't as root,
+ * 3 the owner opened it after the drop, 4 other result, 100+ setup failed.
+ */
+static int creds_child(void)
+{
+	struct creds_submit t = { .res = -9999 };
+	int fd, owner_root, owner_dropped;
+	pthread_t th;
+
+	fd = open(ROOT_ONLY_FILE, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || fchown(fd, 0, 0) || close(fd))
+		return 100;
+	if (ring_init(&t.ring, 8, ul_flag))
+		return 101;
+	if (pthread_create(&th, NULL, creds_thread, &t) || pthread_join(th, NULL))
+		return 102;
+	owner_root = open_root_only(&t.ring);
+	if (setresgid(54321, 54321, 54321) || setresuid(54321, 54321, 54321))
+		return 103;
+	owner_dropped = open_root_only(&t.ring);
+	printf("# OPENAT of a 0600 root file: the thread with its own uid %d, the owner as root %d, after dropping it %d\n",
+	       t.res, owner_root, owner_dropped);
+	fflush(stdout);
+	if (t.res >= 0)
+		return 1;
+	if (owner_root < 0)
+		return 2;
+	if (owner_dropped >= 0)
+		return 3;
+	return t.res == -EACCES && owner_dropped == -EACCES ? 0 : 4;
+}
+
+static void test_creds(void)
+{
+	int n = run_child(creds_child);
+
+	ok(n == 0, "creds: requests run with the creds of the task that submitted them",
+	   "exit %d (1: a thread with its own uid opened a root-only file, 2: the owner as root couldn't, 3: the owner opened it after dropping root, 4: other result, 100+: setup)",
+	   n);
+	unlink(ROOT_ONLY_FILE);
+}
+
 static void test_threads(void)
 {
 	struct thread_submit t = { 0 };
@@ -1913,6 +2053,50 @@ static int no_worker_thread_child(void)
 	return no_worker_exit(got, 2, bad + (gs.res != 1), gs.enter_ms, before, after);
 }
 
+/*
+ * No worker exists and none can be created when the ring is set up: the
+ * owner runs as an unprivileged user at its RLIMIT_NPROC. Nothing could
+ * ever consume a uringlet ring's SQEs (io-wq tries three times, then cancels
+ * the loop), so setup fails with -EAGAIN, as clone() does; a ring that
+ * setup accepted must complete what it is given. Stock submits inline.
+ * Exit codes: 0 right, 1 the NOP's CQE missing after 3 s, 2 wrong result,
+ * 3 setup failed otherwise, 100+ the test's own setup failed.
+ */
+static int no_worker_setup_child(void)
+{
+	struct __kernel_timespec ts = { .tv_sec = 3 };
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	struct rlimit lim;
+	int ret;
+
+	if (setgid(54321) || setuid(54321))
+		return 100;
+	lim.rlim_cur = lim.rlim_max = count_tasks();
+	if (!lim.rlim_cur || setrlimit(RLIMIT_NPROC, &lim))
+		return 101;
+	ret = ring_init(&ring, 8, ul_flag);
+	printf("# no worker at setup: RLIMIT_NPROC %lu, setup %d\n", (unsigned long)lim.rlim_cur, ret);
+	fflush(stdout);
+	if (ret)
+		return ul_flag && ret == -EAGAIN ? 0 : 3;
+	io_uring_prep_nop(io_uring_get_sqe(&ring));
+	if (io_uring_submit(&ring) != 1)
+		return 2;
+	if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts))
+		return 1;
+	return cqe->res ? 2 : 0;
+}
+
+static void test_no_worker_setup(void)
+{
+	int n = run_child(no_worker_setup_child);
+
+	ok(n == 0, ul_flag ? "worker cap: no worker can be created at setup, setup fails with -EAGAIN"
+			   : "worker cap: no worker can be created at setup, a NOP completes (stock baseline)",
+	   "exit %d (1: the CQE missing after 3 s, 2: wrong result, 3: setup failed otherwise, 100+: setup)", n);
+}
+
 /* @child in a fresh process, named @ul_name on uringlet, @stock_name on stock */
 static void test_no_worker(int (*child)(void), const char *enter, const char *ul_name,
 			   const char *stock_name)
@@ -2223,6 +2407,105 @@ static void test_pollable_buf_ring(void)
 	}
 	free(bufs);
 	free(br);
+}
+
+/* wait for @n CQEs (2 s each): their res by user_data 0..n-1; how many came */
+static int wait_res(struct io_uring *ring, int n, int *res)
+{
+	struct __kernel_timespec ts = { .tv_sec = 2 };
+	struct io_uring_cqe *cqe;
+	int got = 0;
+
+	for (; got < n; got++) {
+		if (io_uring_wait_cqe_timeout(ring, &cqe, &ts))
+			break;
+		if (cqe->user_data < (unsigned long long)n)
+			res[cqe->user_data] = cqe->res;
+		io_uring_cqe_seen(ring, cqe);
+	}
+	return got;
+}
+
+/*
+ * A RECV that selects a buffer and may not wait (MSG_DONTWAIT) tries once,
+ * as inline submission does: it gets the data waiting, and from a socket
+ * with none, -EAGAIN at once. The poll a uringlet ring arms first for
+ * buffer selection (above) is not for it.
+ */
+static void test_nowait_buffer_select(void)
+{
+	const char *name = "buffers: a buffer-select RECV with MSG_DONTWAIT tries once";
+	int sv[2], res[3] = { -9999, -9999, -9999 }, got;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	static char bufs[2][64];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || ring_init(&ring, 8, ul_flag)) {
+		ok(0, name, "setup failed");
+		return;
+	}
+	if (write(sv[1], "hello", 5) != 5) {
+		ok(0, name, "write failed");
+		return;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_provide_buffers(sqe, bufs, 64, 2, 1, 0);
+	sqe->user_data = 0;
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_recv(sqe, sv[0], NULL, 64, MSG_DONTWAIT);
+	sqe->flags |= IOSQE_BUFFER_SELECT | IOSQE_IO_HARDLINK;
+	sqe->buf_group = 1;
+	sqe->user_data = 1;
+	sqe = io_uring_get_sqe(&ring);
+	/* nothing was written the other way */
+	io_uring_prep_recv(sqe, sv[1], NULL, 64, MSG_DONTWAIT);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 1;
+	sqe->user_data = 2;
+	got = io_uring_submit(&ring) == 3 ? wait_res(&ring, 3, res) : -1;
+	ok(got == 3 && res[0] >= 0 && res[1] == 5 && res[2] == -EAGAIN, name,
+	   "%d of 3 CQEs: provide %d, recv with data %d (want 5), recv without %d (want -EAGAIN)",
+	   got, res[0], res[1], res[2]);
+	io_uring_queue_exit(&ring);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
+ * PROVIDE_BUFFERS, then a READV that selects one of them, in one submit:
+ * the READV runs after the buffers are there, as inline submission issues
+ * them in order. The loop prepares SQEs in batches before it issues them,
+ * and must not pick the READV's buffer at prep.
+ */
+static void test_provide_then_readv(void)
+{
+	const char *name = "buffers: a READV selects a buffer that the SQE before it provided";
+	int fd, res[2] = { -9999, -9999 }, got;
+	static char bufs[64];
+	struct iovec iov = { .iov_base = NULL, .iov_len = 64 };
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+
+	fd = open("/tmp/uringlet-readv-bufsel", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || pwrite(fd, "0123456789abcdef", 16, 0) != 16 || ring_init(&ring, 8, ul_flag)) {
+		ok(0, name, "setup failed");
+		return;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_provide_buffers(sqe, bufs, 64, 1, 2, 0);
+	sqe->user_data = 0;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_readv(sqe, fd, &iov, 1, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 2;
+	sqe->user_data = 1;
+	got = io_uring_submit(&ring) == 2 ? wait_res(&ring, 2, res) : -1;
+	ok(got == 2 && res[0] >= 0 && res[1] == 16 && !memcmp(bufs, "0123456789abcdef", 16), name,
+	   "%d of 2 CQEs: provide %d, readv %d (want 16)", got, res[0], res[1]);
+	io_uring_queue_exit(&ring);
+	close(fd);
+	unlink("/tmp/uringlet-readv-bufsel");
 }
 
 static void test_pollable(void)
@@ -3063,15 +3346,20 @@ int main(int argc, char **argv)
 	RUN("worker-cap", test_no_worker(no_worker_thread_child, "the thread's enter",
 		"worker cap: no worker can be created, another thread's enter finds every worker blocked",
 		"worker cap: no worker can be created, another thread submits a NOP (stock baseline)"));
+	RUN("worker-cap", test_no_worker_setup());
 	RUN("worker-affinity", test_worker_affinity());
 	RUN("pollable", test_pollable());
 	RUN("pollable", test_pollable_buf_ring());
+	RUN("buffers", test_nowait_buffer_select());
+	RUN("buffers", test_provide_then_readv());
 	RUN("fork", test_fork_child());
 	RUN("fork", test_fork_iowq_aff());
 	RUN("threads", test_threads());
 	RUN("threads", test_thread_owner_stuck());
 	RUN("threads", test_thread_creates_worker());
 	RUN("threads", test_thread_unshared());
+	RUN("threads", test_owner_unshared());
+	RUN("creds", test_creds());
 	RUN("exit", test_owner_exit());
 	RUN("exec", test_owner_exec());
 	RUN("links", test_links());
