@@ -1868,6 +1868,18 @@ static int count_tasks(void)
 	return n;
 }
 
+/*
+ * Cap RLIMIT_NPROC at the tasks this process has now, so that it can create
+ * no more: the limit, or 0 if that failed
+ */
+static unsigned long cap_nproc_at_tasks(void)
+{
+	struct rlimit lim;
+
+	lim.rlim_cur = lim.rlim_max = count_tasks();
+	return lim.rlim_cur && !setrlimit(RLIMIT_NPROC, &lim) ? lim.rlim_cur : 0;
+}
+
 /* the exit code of no_worker_child() and no_worker_thread_child() */
 static int no_worker_exit(int got, int want, int bad, double enter_ms, int before, int after)
 {
@@ -1901,7 +1913,7 @@ static int no_worker_child(void)
 	int fd, got = 0, bad = 0, before, after, writev_pos = -1, writev_res = 0;
 	struct io_uring ring;
 	struct uffd_page u;
-	struct rlimit lim;
+	unsigned long nproc;
 	char buf[17] = "";
 	double t0, t_enter;
 
@@ -1913,12 +1925,11 @@ static int no_worker_child(void)
 		return 101;
 	if (ring_init(&ring, 32, ul_flag))
 		return 102;
-	/* the worker a uringlet ring starts at setup names itself once it runs */
-	for (int i = 0; ul_flag && i < 100 && !count_iou_threads(getpid()); i++)
-		usleep(20000);
+	if (ul_flag)
+		wait_setup_worker();
 	before = count_iou_threads(getpid());
-	lim.rlim_cur = lim.rlim_max = count_tasks();
-	if (!lim.rlim_cur || setrlimit(RLIMIT_NPROC, &lim))
+	nproc = cap_nproc_at_tasks();
+	if (!nproc)
 		return 103;
 
 	queue_writev_then_nops(&ring, fd, &u, 16, 0);
@@ -1949,7 +1960,7 @@ static int no_worker_child(void)
 	pread(fd, buf, 16, 0);
 	bad += writev_pos < 0 || (writev_res == 16 && memcmp(buf, "hello-from-uffd!", 16));
 	printf("# no worker creatable: RLIMIT_NPROC %lu, enter %.3f ms, %d of 16 CQEs after %.0f ms, writev %d at position %d, iou threads %d before, %d after\n",
-	       (unsigned long)lim.rlim_cur, t_enter, got, now_ms() - t0, writev_res, writev_pos, before, after);
+	       nproc, t_enter, got, now_ms() - t0, writev_res, writev_pos, before, after);
 	fflush(stdout);
 	return no_worker_exit(got, 16, bad, t_enter, before, after);
 }
@@ -2003,7 +2014,7 @@ static int no_worker_thread_child(void)
 	int fd, got = 0, bad = 0, before, after, gate[2];
 	struct io_uring ring;
 	struct uffd_page u;
-	struct rlimit lim;
+	unsigned long nproc;
 	pthread_t th;
 
 	fd = open("/tmp/uringlet-noworker-thread", O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -2021,8 +2032,8 @@ static int no_worker_thread_child(void)
 	if (pthread_create(&th, NULL, gated_nop_submitter, &gs))
 		return 104;
 	before = count_iou_threads(getpid());
-	lim.rlim_cur = lim.rlim_max = count_tasks();
-	if (!lim.rlim_cur || setrlimit(RLIMIT_NPROC, &lim))
+	nproc = cap_nproc_at_tasks();
+	if (!nproc)
 		return 103;
 
 	queue_writev_then_nops(&ring, fd, &u, 1, 0);
@@ -2048,7 +2059,7 @@ static int no_worker_thread_child(void)
 		return 106;
 	pthread_join(th, NULL);
 	printf("# no worker creatable, another thread submits: RLIMIT_NPROC %lu, its enter %.3f ms (%d), %d of 2 CQEs, iou threads %d before, %d after\n",
-	       (unsigned long)lim.rlim_cur, gs.enter_ms, gs.res, got, before, after);
+	       nproc, gs.enter_ms, gs.res, got, before, after);
 	fflush(stdout);
 	return no_worker_exit(got, 2, bad + (gs.res != 1), gs.enter_ms, before, after);
 }
@@ -2067,16 +2078,16 @@ static int no_worker_setup_child(void)
 	struct __kernel_timespec ts = { .tv_sec = 3 };
 	struct io_uring_cqe *cqe;
 	struct io_uring ring;
-	struct rlimit lim;
+	unsigned long nproc;
 	int ret;
 
 	if (setgid(54321) || setuid(54321))
 		return 100;
-	lim.rlim_cur = lim.rlim_max = count_tasks();
-	if (!lim.rlim_cur || setrlimit(RLIMIT_NPROC, &lim))
+	nproc = cap_nproc_at_tasks();
+	if (!nproc)
 		return 101;
 	ret = ring_init(&ring, 8, ul_flag);
-	printf("# no worker at setup: RLIMIT_NPROC %lu, setup %d\n", (unsigned long)lim.rlim_cur, ret);
+	printf("# no worker at setup: RLIMIT_NPROC %lu, setup %d\n", nproc, ret);
 	fflush(stdout);
 	if (ret)
 		return ul_flag && ret == -EAGAIN ? 0 : 3;
