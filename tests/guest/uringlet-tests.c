@@ -2604,6 +2604,71 @@ static void openat_linked_nop(struct io_uring *ring, const char *path, int *res,
 	}
 }
 
+/*
+ * A link that an enter leaves open (IOSQE_IO_LINK on its last SQE) ends with
+ * that enter, as io_submit_state_end() ends it: the next enter's SQEs don't
+ * join it. One worker (max_workers {1, 1}) is held for 200 ms in a WRITEV
+ * whose iovec faults on a userfaultfd page, while two enters submit a READ
+ * of a bad fd with IOSQE_IO_LINK set, then a NOP: the loop takes both after
+ * the WRITEV. The READ fails with -EBADF, and the NOP, in no link, succeeds.
+ * The child leaves the three results in @link_end_res, shared with the
+ * parent. Exit: 0 right, 1 CQEs missing after 2 s, 2 wrong, 100 setup.
+ */
+static int *link_end_res;
+
+static int link_enter_end_child(void)
+{
+	unsigned int limits[2] = { 1, 1 };
+	int *res = link_end_res, fd;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	struct uffd_page u;
+	char buf[8];
+
+	if (uffd_page_init(&u, 200) || ring_init(&ring, 16, ul_flag) ||
+	    io_uring_register_iowq_max_workers(&ring, limits))
+		return 100;
+	fd = open("/tmp/uringlet-link-end", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return 100;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_writev(sqe, fd, (struct iovec *)u.page, 1, 0);
+	sqe->user_data = 0;
+	io_uring_submit(&ring);
+	usleep(50000);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_read(sqe, -1, buf, sizeof(buf), 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = 1;
+	io_uring_submit(&ring);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	sqe->user_data = 2;
+	io_uring_submit(&ring);
+	if (wait_res(&ring, 3, res) < 3)
+		return 1;
+	return res[0] == 16 && res[1] == -EBADF && res[2] == 0 ? 0 : 2;
+}
+
+static void test_link_enter_end(void)
+{
+	const char *name = "links: a link left open ends with its enter, the next enter's NOP is not in it";
+	int ret;
+
+	link_end_res = mmap(NULL, 3 * sizeof(int), PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (link_end_res == MAP_FAILED) {
+		ok(0, name, "mmap");
+		return;
+	}
+	for (int i = 0; i < 3; i++)
+		link_end_res[i] = 1;
+	ret = run_child(link_enter_end_child);
+	ok(ret == 0, name, "child exit %d (1: CQEs missing, 2: wrong, 100+: setup): writev %d, read %d, nop %d",
+	   ret, link_end_res[0], link_end_res[1], link_end_res[2]);
+	munmap(link_end_res, 3 * sizeof(int));
+}
+
 static void test_links(void)
 {
 	struct io_uring ring;
@@ -3374,6 +3439,7 @@ int main(int argc, char **argv)
 	RUN("exit", test_owner_exit());
 	RUN("exec", test_owner_exec());
 	RUN("links", test_links());
+	RUN("links", test_link_enter_end());
 	RUN("cancel", test_cancel());
 	RUN("force-drain", test_force_drain_release());
 	RUN("cq-overflow", test_cq_overflow());
