@@ -2108,6 +2108,91 @@ static void test_no_worker_setup(void)
 	   "exit %d (1: the CQE missing after 3 s, 2: wrong result, 3: setup failed otherwise, 100+: setup)", n);
 }
 
+/*
+ * The same with a disabled ring (IORING_SETUP_R_DISABLED) that another
+ * thread enables. Setup left the worker of a disabled ring to the enable,
+ * by the owner only: enabled by a thread, the ring had none, and a NOP was
+ * never taken. Setup fails with -EAGAIN; on stock the thread enables the
+ * ring and the NOP completes. The thread is there, and stays, so that the
+ * limit holds.
+ * Exit codes: 0 right, 1 the CQE missing after 3 s, 2 wrong result, 3 setup
+ * failed otherwise, 4 enabling failed, 100+ setup of the test failed.
+ */
+static struct io_uring disabled_ring;
+static int disabled_gate[2], disabled_done[2];
+
+static void *ring_enabler(void *arg)
+{
+	int res = -1;
+	char go = 0;
+
+	(void)arg;
+	if (read(disabled_gate[0], &go, 1) == 1 && go) {
+		/* liburing 2.3 has no io_uring_enable_rings() */
+		res = syscall(__NR_io_uring_register, disabled_ring.ring_fd,
+			      IORING_REGISTER_ENABLE_RINGS, NULL, 0) ? -errno : 0;
+	}
+	if (write(disabled_done[1], &res, sizeof(res)) != sizeof(res))
+		return NULL;
+	/* until the NOP is done: a task fewer would let a worker be created */
+	if (read(disabled_gate[0], &go, 1) != 1)
+		return NULL;
+	return NULL;
+}
+
+static int no_worker_disabled_run(void)
+{
+	struct __kernel_timespec ts = { .tv_sec = 3 };
+	struct io_uring_cqe *cqe;
+	unsigned long nproc;
+	int ret, enabled;
+	char go;
+
+	nproc = cap_nproc_at_tasks();
+	if (!nproc)
+		return 101;
+	ret = ring_init(&disabled_ring, 8, ul_flag | IORING_SETUP_R_DISABLED);
+	printf("# no worker at setup of a disabled ring: RLIMIT_NPROC %lu, setup %d\n", nproc, ret);
+	fflush(stdout);
+	go = !ret;
+	if (write(disabled_gate[1], &go, 1) != 1 ||
+	    read(disabled_done[0], &enabled, sizeof(enabled)) != sizeof(enabled))
+		return 102;
+	if (ret)
+		return ul_flag && ret == -EAGAIN ? 0 : 3;
+	if (enabled)
+		return 4;
+	io_uring_prep_nop(io_uring_get_sqe(&disabled_ring));
+	if (io_uring_submit(&disabled_ring) != 1)
+		return 2;
+	if (io_uring_wait_cqe_timeout(&disabled_ring, &cqe, &ts))
+		return 1;
+	return cqe->res ? 2 : 0;
+}
+
+static int no_worker_disabled_child(void)
+{
+	pthread_t enabler;
+	int ret;
+
+	if (setgid(54321) || setuid(54321) || pipe(disabled_gate) || pipe(disabled_done) ||
+	    pthread_create(&enabler, NULL, ring_enabler, NULL))
+		return 100;
+	ret = no_worker_disabled_run();
+	close(disabled_gate[1]);
+	pthread_join(enabler, NULL);
+	return ret;
+}
+
+static void test_no_worker_disabled(void)
+{
+	int n = run_child(no_worker_disabled_child);
+
+	ok(n == 0, ul_flag ? "worker cap: no worker can be created at setup of a disabled ring, setup fails with -EAGAIN"
+			   : "worker cap: no worker can be created, a thread enables a disabled ring and a NOP completes (stock baseline)",
+	   "exit %d (1: the CQE missing after 3 s, 2: wrong result, 3: setup failed otherwise, 4: enable failed, 100+: setup)", n);
+}
+
 /* @child in a fresh process, named @ul_name on uringlet, @stock_name on stock */
 static void test_no_worker(int (*child)(void), const char *enter, const char *ul_name,
 			   const char *stock_name)
@@ -2944,6 +3029,133 @@ static void test_cancel(void)
 	io_uring_queue_exit(&ring);
 }
 
+/*
+ * A POLL_REMOVE completes the poll it removes under ->uring_lock, deferred
+ * to the next flush of completions; inline submission flushes at the end of
+ * io_submit_sqes(), which a worker never reaches. With an OPENAT of a FIFO
+ * behind it, which blocks, the loop went idle and the poll's -ECANCELED
+ * stayed unposted. Both CQEs must come before the FIFO has a writer.
+ */
+static void test_poll_remove_posted(void)
+{
+	const char *name = "cancel: the poll a POLL_REMOVE removed is posted while an OPENAT behind it blocks";
+	const char *path = "/tmp/uringlet-poll-remove-fifo";
+	struct __kernel_timespec ts = { .tv_sec = 2 };
+	int p[2], res[2] = { 1, 1 }, got, wfd, open_res = 1;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+
+	unlink(path);
+	if (ring_init(&ring, 8, ul_flag) || pipe(p) || mkfifo(path, 0600)) {
+		ok(0, name, "setup");
+		return;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_poll_add(sqe, p[0], POLLIN);
+	sqe->user_data = 0;
+	io_uring_submit(&ring);
+	usleep(50000);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_poll_remove(sqe, 0);
+	sqe->user_data = 1;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_openat(sqe, AT_FDCWD, path, O_RDONLY, 0);
+	sqe->user_data = 2;
+	io_uring_submit(&ring);
+	got = wait_res(&ring, 2, res);
+	/* let the OPENAT go */
+	wfd = open(path, O_WRONLY | O_NONBLOCK);
+	if (!io_uring_wait_cqe_timeout(&ring, &cqe, &ts)) {
+		open_res = cqe->user_data == 2 ? cqe->res : -1000;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	ok(got == 2 && res[0] == -ECANCELED && res[1] == 0 && open_res >= 0, name,
+	   "%d of 2 CQEs before the FIFO's writer: poll %d, remove %d; then the open %d",
+	   got, res[0], res[1], open_res);
+	if (open_res >= 0)
+		close(open_res);
+	if (wfd >= 0)
+		close(wfd);
+	close(p[0]);
+	close(p[1]);
+	unlink(path);
+	io_uring_queue_exit(&ring);
+}
+
+/*
+ * An ASYNC_CANCEL the loop issues runs in a worker, where io-wq's search of
+ * running work finds the cancel itself: by user_data when it carries its
+ * target's, by fd with IORING_ASYNC_CANCEL_FD, with ANY always. Run in a
+ * worker older than the target's, it came first, and the search, which
+ * stops at the first running match, never interrupted the target. Two
+ * OPENATs of FIFOs block in two workers; the first is let go, so that its
+ * worker, the oldest, is the last to go idle and takes the loop again. A
+ * cancel with the second's user_data must interrupt it. (Stock's
+ * nonblocking first try opens a FIFO at once: both opens complete before
+ * the cancel, which finds nothing.)
+ */
+static void test_cancel_blocked_same_user_data(void)
+{
+	const char *name = "cancel: by user_data, with its target's, interrupts an OPENAT blocked in a newer worker";
+	const char *path[2] = { "/tmp/uringlet-cancel-fifo0", "/tmp/uringlet-cancel-fifo1" };
+	struct __kernel_timespec ts = { .tv_sec = 2 };
+	int res[2] = { 1, 1 }, first, got = 0, wfd[2] = { -1, -1 }, fds[2] = { -1, -1 };
+	int second[2] = { 1, 1 };
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+
+	for (int i = 0; i < 2; i++)
+		unlink(path[i]);
+	if (ring_init(&ring, 8, ul_flag) || mkfifo(path[0], 0600) || mkfifo(path[1], 0600)) {
+		ok(0, name, "setup");
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_openat(sqe, AT_FDCWD, path[i], O_RDONLY, 0);
+		sqe->user_data = i;
+		io_uring_submit(&ring);
+		usleep(100000);
+	}
+	wfd[0] = open(path[0], O_WRONLY | O_NONBLOCK);
+	first = wait_res(&ring, 1, res);
+	fds[0] = res[0];
+	usleep(50000);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_cancel64(sqe, 1, 0);
+	sqe->user_data = 1;
+	io_uring_submit(&ring);
+	/* the cancel's CQE and the second open's, both user_data 1 */
+	while (got < 2 && !io_uring_wait_cqe_timeout(&ring, &cqe, &ts)) {
+		if (cqe->user_data == 1)
+			second[got++] = cqe->res;
+		if (cqe->res >= 0 && cqe->user_data == 1)
+			fds[1] = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	if (got < 2) {
+		/* not interrupted: let it go, so that the ring can close */
+		wfd[1] = open(path[1], O_WRONLY | O_NONBLOCK);
+		if (!io_uring_wait_cqe_timeout(&ring, &cqe, &ts)) {
+			fds[1] = cqe->res;
+			io_uring_cqe_seen(&ring, cqe);
+		}
+	}
+	ok(first == 1 && fds[0] >= 0 && got == 2, name,
+	   "first open %d; within 2 s of the cancel %d of 2 CQEs with user_data 1: %d, %d",
+	   fds[0], got, second[0], second[1]);
+	for (int i = 0; i < 2; i++) {
+		if (wfd[i] >= 0)
+			close(wfd[i]);
+		if (fds[i] > 0)
+			close(fds[i]);
+		unlink(path[i]);
+	}
+	io_uring_queue_exit(&ring);
+}
+
 /* A thread in io_uring_enter(GETEVENTS, min_complete 1) on a shared ring */
 struct cq_waiter {
 	int ring_fd;
@@ -3423,6 +3635,7 @@ int main(int argc, char **argv)
 		"worker cap: no worker can be created, another thread's enter finds every worker blocked",
 		"worker cap: no worker can be created, another thread submits a NOP (stock baseline)"));
 	RUN("worker-cap", test_no_worker_setup());
+	RUN("worker-cap", test_no_worker_disabled());
 	RUN("worker-affinity", test_worker_affinity());
 	RUN("pollable", test_pollable());
 	RUN("pollable", test_pollable_buf_ring());
@@ -3441,6 +3654,8 @@ int main(int argc, char **argv)
 	RUN("links", test_links());
 	RUN("links", test_link_enter_end());
 	RUN("cancel", test_cancel());
+	RUN("cancel", test_poll_remove_posted());
+	RUN("cancel", test_cancel_blocked_same_user_data());
 	RUN("force-drain", test_force_drain_release());
 	RUN("cq-overflow", test_cq_overflow());
 	RUN("waiters", test_multiple_waiters());
