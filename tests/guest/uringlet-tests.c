@@ -2073,10 +2073,22 @@ static int no_worker_thread_child(void)
  * Exit codes: 0 right, 1 the NOP's CQE missing after 3 s, 2 wrong result,
  * 3 setup failed otherwise, 100+ the test's own setup failed.
  */
-static int no_worker_setup_child(void)
+/* a NOP submitted: 0 if it completes within 3 s, 1 if not, 2 if it fails */
+static int nop_within_3s(struct io_uring *ring)
 {
 	struct __kernel_timespec ts = { .tv_sec = 3 };
 	struct io_uring_cqe *cqe;
+
+	io_uring_prep_nop(io_uring_get_sqe(ring));
+	if (io_uring_submit(ring) != 1)
+		return 2;
+	if (io_uring_wait_cqe_timeout(ring, &cqe, &ts))
+		return 1;
+	return cqe->res ? 2 : 0;
+}
+
+static int no_worker_setup_child(void)
+{
 	struct io_uring ring;
 	unsigned long nproc;
 	int ret;
@@ -2091,12 +2103,7 @@ static int no_worker_setup_child(void)
 	fflush(stdout);
 	if (ret)
 		return ul_flag && ret == -EAGAIN ? 0 : 3;
-	io_uring_prep_nop(io_uring_get_sqe(&ring));
-	if (io_uring_submit(&ring) != 1)
-		return 2;
-	if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts))
-		return 1;
-	return cqe->res ? 2 : 0;
+	return nop_within_3s(&ring);
 }
 
 static void test_no_worker_setup(void)
@@ -2142,8 +2149,6 @@ static void *ring_enabler(void *arg)
 
 static int no_worker_disabled_run(void)
 {
-	struct __kernel_timespec ts = { .tv_sec = 3 };
-	struct io_uring_cqe *cqe;
 	unsigned long nproc;
 	int ret, enabled;
 	char go;
@@ -2162,12 +2167,7 @@ static int no_worker_disabled_run(void)
 		return ul_flag && ret == -EAGAIN ? 0 : 3;
 	if (enabled)
 		return 4;
-	io_uring_prep_nop(io_uring_get_sqe(&disabled_ring));
-	if (io_uring_submit(&disabled_ring) != 1)
-		return 2;
-	if (io_uring_wait_cqe_timeout(&disabled_ring, &cqe, &ts))
-		return 1;
-	return cqe->res ? 2 : 0;
+	return nop_within_3s(&disabled_ring);
 }
 
 static int no_worker_disabled_child(void)
