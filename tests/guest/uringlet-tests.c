@@ -1747,6 +1747,81 @@ static void test_owner_exec(void)
 	   "exit status %d after %.1f ms", WIFEXITED(status) ? WEXITSTATUS(status) : -1, now_ms() - t0);
 }
 
+/*
+ * Two rings of one owner share its io-wq. With one bound worker (max_workers
+ * {1, 0}) a loop that always has SQEs to take kept that worker, and the
+ * other ring's loop waited until it ran out: 2048 reads of 64 KiB from
+ * /dev/zero (which never block) on ring A, then a NOP on ring B. The loop
+ * gives its worker up to work queued behind it now and then: B's NOP must
+ * complete before A's last read. Stock issues A's reads inside the enter,
+ * so there B's NOP comes after them: recorded, not judged.
+ * The child leaves B's NOP and A's last CQE, in ms after A's enter, in
+ * @fair_res. Exit: 0 done, 1 a CQE missing after 10 s or failed, 100+ setup.
+ */
+#define FAIR_READS 2048
+static double *fair_res;
+
+static int loop_fairness_child(void)
+{
+	struct __kernel_timespec ts = { .tv_sec = 10 };
+	unsigned int limits[2] = { 1, 0 };
+	struct io_uring a, b;
+	struct io_uring_cqe *cqe;
+	char *buf;
+	double t0;
+	int fd;
+
+	fd = open("/dev/zero", O_RDONLY);
+	buf = malloc(64 << 10);
+	if (fd < 0 || !buf || ring_init(&a, FAIR_READS, ul_flag) || ring_init(&b, 4, ul_flag) ||
+	    io_uring_register_iowq_max_workers(&a, limits))
+		return 100;
+	for (int i = 0; i < FAIR_READS; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&a);
+
+		/* one buffer for all: the data is not looked at */
+		io_uring_prep_read(sqe, fd, buf, 64 << 10, 0);
+		sqe->user_data = i;
+	}
+	t0 = now_ms();
+	if (io_uring_submit(&a) != FAIR_READS)
+		return 101;
+	io_uring_prep_nop(io_uring_get_sqe(&b));
+	io_uring_submit(&b);
+	if (io_uring_wait_cqe_timeout(&b, &cqe, &ts) || cqe->res)
+		return 1;
+	fair_res[0] = now_ms() - t0;
+	io_uring_cqe_seen(&b, cqe);
+	for (int i = 0; i < FAIR_READS; i++) {
+		/* stock's nonblocking try may stop short (need_resched()) */
+		if (io_uring_wait_cqe_timeout(&a, &cqe, &ts) || cqe->res <= 0)
+			return 1;
+		io_uring_cqe_seen(&a, cqe);
+	}
+	fair_res[1] = now_ms() - t0;
+	return 0;
+}
+
+static void test_loop_fairness(void)
+{
+	const char *name = ul_flag ? "worker cap: with one bound worker, a busy ring's loop lets another ring's run"
+				   : "worker cap: with one bound worker, another ring's NOP after a ring's 2048 reads (stock baseline)";
+	int ret;
+
+	fair_res = mmap(NULL, 2 * sizeof(double), PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (fair_res == MAP_FAILED) {
+		ok(0, name, "mmap");
+		return;
+	}
+	fair_res[0] = fair_res[1] = -1;
+	ret = run_child(loop_fairness_child);
+	ok(ret == 0 && (!ul_flag || fair_res[0] < fair_res[1] / 2), name,
+	   "exit %d (1: a CQE missing or failed, 100+: setup); ring B's NOP after %.1f ms, ring A's last read after %.1f ms",
+	   ret, fair_res[0], fair_res[1]);
+	munmap(fair_res, 2 * sizeof(double));
+}
+
 /* in a fresh child: the io-wq is per task and may hold idle workers of earlier tests */
 static int worker_cap_child(void)
 {
@@ -3628,6 +3703,7 @@ int main(int argc, char **argv)
 	RUN("standby", test_handoff_create());
 	RUN("worker-cap", test_worker_cap());
 	RUN("worker-cap", test_splice_wait());
+	RUN("worker-cap", test_loop_fairness());
 	RUN("worker-cap", test_no_worker(no_worker_child, "enter",
 		"worker cap: no worker can be created (RLIMIT_NPROC), a blocked writev and 15 NOPs complete",
 		"worker cap: no worker can be created (RLIMIT_NPROC), every CQE comes (stock: the punted writev may be cancelled)"));
