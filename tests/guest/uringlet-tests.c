@@ -328,6 +328,20 @@ static int run_child(int (*fn)(void))
 	return WEXITSTATUS(status);
 }
 
+/*
+ * @len bytes that a child of run_child() fills in and the parent reads, or
+ * NULL, with test @name failed, if they can't be mapped
+ */
+static void *shared_results(size_t len, const char *name)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED)
+		return p;
+	ok(0, name, "mmap");
+	return NULL;
+}
+
 /* submit a NOP and wait for its CQE: the submit's error, else the CQE's res */
 static int submit_nop_wait(struct io_uring *ring)
 {
@@ -1808,12 +1822,9 @@ static void test_loop_fairness(void)
 				   : "worker cap: with one bound worker, another ring's NOP after a ring's 2048 reads (stock baseline)";
 	int ret;
 
-	fair_res = mmap(NULL, 2 * sizeof(double), PROT_READ | PROT_WRITE,
-			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (fair_res == MAP_FAILED) {
-		ok(0, name, "mmap");
+	fair_res = shared_results(2 * sizeof(double), name);
+	if (!fair_res)
 		return;
-	}
 	fair_res[0] = fair_res[1] = -1;
 	ret = run_child(loop_fairness_child);
 	ok(ret == 0 && (!ul_flag || fair_res[0] < fair_res[1] / 2), name,
@@ -2815,12 +2826,9 @@ static void test_link_enter_end(void)
 	const char *name = "links: a link left open ends with its enter, the next enter's NOP is not in it";
 	int ret;
 
-	link_end_res = mmap(NULL, 3 * sizeof(int), PROT_READ | PROT_WRITE,
-			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (link_end_res == MAP_FAILED) {
-		ok(0, name, "mmap");
+	link_end_res = shared_results(3 * sizeof(int), name);
+	if (!link_end_res)
 		return;
-	}
 	for (int i = 0; i < 3; i++)
 		link_end_res[i] = 1;
 	ret = run_child(link_enter_end_child);
