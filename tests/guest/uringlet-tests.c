@@ -2150,15 +2150,6 @@ static int no_worker_thread_child(void)
 	return no_worker_exit(got, 2, bad + (gs.res != 1), gs.enter_ms, before, after);
 }
 
-/*
- * No worker exists and none can be created when the ring is set up: the
- * owner runs as an unprivileged user at its RLIMIT_NPROC. Nothing could
- * ever consume a uringlet ring's SQEs (io-wq tries three times, then cancels
- * the loop), so setup fails with -EAGAIN, as clone() does; a ring that
- * setup accepted must complete what it is given. Stock submits inline.
- * Exit codes: 0 right, 1 the NOP's CQE missing after 3 s, 2 wrong result,
- * 3 setup failed otherwise, 100+ the test's own setup failed.
- */
 /* a NOP submitted: 0 if it completes within 3 s, 1 if not, 2 if it fails */
 static int nop_within_3s(struct io_uring *ring)
 {
@@ -2173,6 +2164,15 @@ static int nop_within_3s(struct io_uring *ring)
 	return cqe->res ? 2 : 0;
 }
 
+/*
+ * No worker exists and none can be created when the ring is set up: the
+ * owner runs as an unprivileged user at its RLIMIT_NPROC. Nothing could
+ * ever consume a uringlet ring's SQEs (io-wq tries three times, then cancels
+ * the loop), so setup fails with -EAGAIN, as clone() does; a ring that
+ * setup accepted must complete what it is given. Stock submits inline.
+ * Exit codes: 0 right, 1 the NOP's CQE missing after 3 s, 2 wrong result,
+ * 3 setup failed otherwise, 100+ the test's own setup failed.
+ */
 static int no_worker_setup_child(void)
 {
 	struct io_uring ring;
@@ -3229,10 +3229,11 @@ static void test_cancel_blocked_same_user_data(void)
 	io_uring_submit(&ring);
 	/* the cancel's CQE and the second open's, both user_data 1 */
 	while (got < 2 && !io_uring_wait_cqe_timeout(&ring, &cqe, &ts)) {
-		if (cqe->user_data == 1)
+		if (cqe->user_data == 1) {
 			second[got++] = cqe->res;
-		if (cqe->res >= 0 && cqe->user_data == 1)
-			fds[1] = cqe->res;
+			if (cqe->res >= 0)
+				fds[1] = cqe->res;
+		}
 		io_uring_cqe_seen(&ring, cqe);
 	}
 	if (got < 2) {
