@@ -1833,6 +1833,72 @@ static void test_loop_fairness(void)
 	munmap(fair_res, 2 * sizeof(double));
 }
 
+/*
+ * At the worker limit a loop handed off behind a blocked request waits for
+ * a worker to come free. Raising IORING_REGISTER_IOWQ_MAX_WORKERS didn't
+ * start one: io-wq dropped the blocked worker's request for another at the
+ * limit, and nothing asked again. max_workers {1, 0}, a WRITEV blocked
+ * 300 ms in a fault, then a NOP; the owner raises the limit to {2, 0}
+ * 50 ms in. The NOP must complete well before the WRITEV. Stock issues
+ * both inside the enter: recorded, not judged. The child leaves the NOP's
+ * and the WRITEV's CQE, in ms after the submit, in @raise_res.
+ * Exit: 0 done, 1 a CQE missing after 3 s, 2 a wrong CQE, 100+ setup.
+ */
+static double *raise_res;
+
+static int raise_limit_child(void)
+{
+	struct __kernel_timespec ts = { .tv_sec = 3 };
+	unsigned int limits[2] = { 1, 0 };
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	struct uffd_page u;
+	double t0;
+	int fd;
+
+	fd = open("/tmp/uringlet-raise", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || uffd_page_init(&u, 300) || ring_init(&ring, 4, ul_flag) ||
+	    io_uring_register_iowq_max_workers(&ring, limits))
+		return 100;
+	queue_writev_then_nops(&ring, fd, &u, 2, 0);
+	t0 = now_ms();
+	if (io_uring_submit(&ring) != 2)
+		return 101;
+	usleep(50000);
+	limits[0] = 2;
+	if (io_uring_register_iowq_max_workers(&ring, limits))
+		return 102;
+	for (int i = 0; i < 2; i++) {
+		unsigned long long ud;
+
+		if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts))
+			return 1;
+		ud = cqe->user_data;
+		if ((ud != 1 && ud != 2) || cqe->res != (ud == 1 ? 16 : 0))
+			return 2;
+		raise_res[2 - ud] = now_ms() - t0;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	return 0;
+}
+
+static void test_raise_limit(void)
+{
+	const char *name = ul_flag ? "worker cap: raising max_workers starts a worker for the loop queued at the limit"
+				   : "worker cap: max_workers {1, 0}, a blocked WRITEV and a NOP, the limit raised 50 ms in (stock baseline)";
+	int ret;
+
+	raise_res = shared_results(2 * sizeof(double), name);
+	if (!raise_res)
+		return;
+	raise_res[0] = raise_res[1] = -1;
+	ret = run_child(raise_limit_child);
+	ok(ret == 0 && (!ul_flag || raise_res[0] < 200), name,
+	   "exit %d (1: a CQE missing, 2: a wrong one, 100+: setup); NOP after %.1f ms, WRITEV after %.1f ms",
+	   ret, raise_res[0], raise_res[1]);
+	munmap(raise_res, 2 * sizeof(double));
+}
+
 /* in a fresh child: the io-wq is per task and may hold idle workers of earlier tests */
 static int worker_cap_child(void)
 {
@@ -3258,6 +3324,110 @@ static void test_cancel_blocked_same_user_data(void)
 	io_uring_queue_exit(&ring);
 }
 
+/*
+ * A request the owner's task_work hands to the loop (a READ of a pipe whose
+ * poll fired) waits in the loop's queue while the loop is blocked at the
+ * worker limit: max_workers {1, 0}, a WRITEV faulting for 300 ms. It is in
+ * neither io-wq nor the poll table then, and cancellation has to look in
+ * that queue. @how 0: IORING_REGISTER_SYNC_CANCEL by the READ's user_data,
+ * 20 ms after the pipe write; 1: the READ's LINK_TIMEOUT of 100 ms fires.
+ * Stock issues the WRITEV inside the enter, so the pipe is written 300 ms
+ * in: the READ is cancelled by its timeout before, as on uringlet, and the
+ * sync cancel comes after the READ completed (-ENOENT, recorded).
+ * The child leaves the sync cancel's return and the READ's, the
+ * timeout's and the WRITEV's results in @qcancel_res.
+ * Exit: 0 done, 1 a CQE missing after 3 s, 100+ setup.
+ */
+static int *qcancel_res;
+
+static int cancel_queued_child(int how)
+{
+	struct __kernel_timespec ts = { .tv_sec = 3 }, link_ts = { .tv_nsec = 100000000 };
+	struct io_uring_sync_cancel_reg reg = { .addr = 1, .timeout = { -1, -1 } };
+	unsigned int limits[2] = { 1, 0 };
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	struct uffd_page u;
+	int fd, p[2], want = how ? 3 : 2;
+	char buf[8];
+
+	fd = open("/tmp/uringlet-qcancel", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || pipe(p) || uffd_page_init(&u, 300) || ring_init(&ring, 8, ul_flag) ||
+	    io_uring_register_iowq_max_workers(&ring, limits))
+		return 100;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_read(sqe, p[0], buf, sizeof(buf), 0);
+	sqe->user_data = 1;
+	if (how) {
+		sqe->flags |= IOSQE_IO_LINK;
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_link_timeout(sqe, &link_ts, 0);
+		sqe->user_data = 3;
+	}
+	if (io_uring_submit(&ring) != 1 + how)
+		return 101;
+	/* the READ finds the pipe empty and arms its poll */
+	usleep(20000);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_writev(sqe, fd, (struct iovec *)u.page, 1, 0);
+	sqe->user_data = 2;
+	if (io_uring_submit(&ring) != 1)
+		return 102;
+	usleep(20000);
+	if (write(p[1], "x", 1) != 1)
+		return 103;
+	usleep(20000);
+	if (!how)
+		qcancel_res[0] = io_uring_register_sync_cancel(&ring, &reg);
+	for (int i = 0; i < want; i++) {
+		if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts))
+			return 1;
+		qcancel_res[cqe->user_data] = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	return 0;
+}
+
+static int cancel_queued_sync_child(void)
+{
+	return cancel_queued_child(0);
+}
+
+static int cancel_queued_timeout_child(void)
+{
+	return cancel_queued_child(1);
+}
+
+static void test_cancel_queued(void)
+{
+	const char *sync_name = ul_flag ? "cancel: a sync cancel finds a READ queued to the blocked loop"
+					: "cancel: a sync cancel after a pipe READ completed (stock baseline)";
+	const char *link_name = ul_flag ? "cancel: a linked timeout cancels its READ queued to the blocked loop"
+					: "cancel: a linked timeout cancels a pipe READ while the enter blocks in a WRITEV (stock)";
+	int ret;
+
+	qcancel_res = shared_results(4 * sizeof(int), sync_name);
+	if (!qcancel_res)
+		return;
+	for (int i = 0; i < 4; i++)
+		qcancel_res[i] = 1000;
+	ret = run_child(cancel_queued_sync_child);
+	ok(ret == 0 && qcancel_res[2] == 16 &&
+	   (ul_flag ? !qcancel_res[0] && qcancel_res[1] == -ECANCELED
+		    : qcancel_res[0] == -ENOENT && qcancel_res[1] == 1), sync_name,
+	   "exit %d (1: a CQE missing, 100+: setup); sync cancel %d, READ %d, WRITEV %d",
+	   ret, qcancel_res[0], qcancel_res[1], qcancel_res[2]);
+	for (int i = 0; i < 4; i++)
+		qcancel_res[i] = 1000;
+	ret = run_child(cancel_queued_timeout_child);
+	ok(ret == 0 && qcancel_res[1] == -ECANCELED && qcancel_res[3] == -ETIME &&
+	   qcancel_res[2] == 16, link_name,
+	   "exit %d (1: a CQE missing, 100+: setup); READ %d, LINK_TIMEOUT %d, WRITEV %d",
+	   ret, qcancel_res[1], qcancel_res[3], qcancel_res[2]);
+	munmap(qcancel_res, 4 * sizeof(int));
+}
+
 /* A thread in io_uring_enter(GETEVENTS, min_complete 1) on a shared ring */
 struct cq_waiter {
 	int ring_fd;
@@ -3731,6 +3901,7 @@ int main(int argc, char **argv)
 	RUN("worker-cap", test_worker_cap());
 	RUN("worker-cap", test_splice_wait());
 	RUN("worker-cap", test_loop_fairness());
+	RUN("worker-cap", test_raise_limit());
 	RUN("worker-cap", test_no_worker(no_worker_child, "enter",
 		"worker cap: no worker can be created (RLIMIT_NPROC), a blocked writev and 15 NOPs complete",
 		"worker cap: no worker can be created (RLIMIT_NPROC), every CQE comes (stock: the punted writev may be cancelled)"));
@@ -3759,6 +3930,7 @@ int main(int argc, char **argv)
 	RUN("cancel", test_cancel());
 	RUN("cancel", test_poll_remove_posted());
 	RUN("cancel", test_cancel_blocked_same_user_data());
+	RUN("cancel", test_cancel_queued());
 	RUN("force-drain", test_force_drain_release());
 	RUN("cq-overflow", test_cq_overflow());
 	RUN("waiters", test_multiple_waiters());
