@@ -3428,6 +3428,62 @@ static void test_cancel_queued(void)
 	munmap(qcancel_res, 4 * sizeof(int));
 }
 
+/*
+ * The owner's rings share its io-wq. At the worker limit (max_workers
+ * {1, 0}) with the one bound worker held by ring B's OPENAT of a FIFO, ring
+ * A's loop, kicked by a NOP, waits in io-wq for a worker. Closing ring A
+ * must free it: io-wq's cancellation at ring exit skipped the loop, which
+ * holds a ring reference only it drops, so ring A lived on until B's open
+ * completed. Ring A has the write end of a pipe as its only fixed file,
+ * and the test's own is closed: the read end sees POLLHUP once ring A is
+ * freed. On stock ring A's NOP completes inside the enter, and the FIFO's
+ * reader opens at once (nonblocking first try): recorded, not judged.
+ * Exit: 0 POLLHUP within 2 s of the close, 1 not, 100+ setup.
+ */
+static int close_queued_loop_child(void)
+{
+	const char *path = "/tmp/uringlet-close-fifo";
+	unsigned int limits[2] = { 1, 0 };
+	struct io_uring a, b;
+	struct pollfd pfd;
+	int p[2], wfd, ret;
+
+	unlink(path);
+	if (mkfifo(path, 0600) || pipe(p) || ring_init(&b, 4, ul_flag) ||
+	    io_uring_register_iowq_max_workers(&b, limits) || ring_init(&a, 4, ul_flag) ||
+	    io_uring_register_files(&a, &p[1], 1))
+		return 100;
+	close(p[1]);
+	io_uring_prep_openat(io_uring_get_sqe(&b), AT_FDCWD, path, O_RDONLY, 0);
+	if (io_uring_submit(&b) != 1)
+		return 101;
+	usleep(100000);
+	io_uring_prep_nop(io_uring_get_sqe(&a));
+	if (io_uring_submit(&a) != 1)
+		return 102;
+	usleep(50000);
+	io_uring_queue_exit(&a);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	ret = poll(&pfd, 1, 2000) == 1 && (pfd.revents & POLLHUP) ? 0 : 1;
+	/* let B's open go, so that B closes */
+	wfd = open_fifo_writer(path);
+	io_uring_queue_exit(&b);
+	if (wfd >= 0)
+		close(wfd);
+	unlink(path);
+	return ret;
+}
+
+static void test_close_queued_loop(void)
+{
+	int ret = run_child(close_queued_loop_child);
+
+	ok(ret == 0, ul_flag ? "teardown: closing a ring whose loop waits for a worker at the limit frees it"
+			     : "teardown: closing a ring at the worker limit, another ring's open blocked (stock)",
+	   "exit %d (0: its fixed file closed within 2 s, 1: not, 100+: setup)", ret);
+}
+
 /* A thread in io_uring_enter(GETEVENTS, min_complete 1) on a shared ring */
 struct cq_waiter {
 	int ring_fd;
@@ -3936,6 +3992,7 @@ int main(int argc, char **argv)
 	RUN("waiters", test_multiple_waiters());
 	RUN("mix", test_random_ops());
 	RUN("teardown", test_close_blocked());
+	RUN("teardown", test_close_queued_loop());
 	printf("1..%d\n", ntest);
 	/*
 	 * A write that failed lost TAP lines (a test that closed fd 1 once
