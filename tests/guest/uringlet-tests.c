@@ -1558,6 +1558,76 @@ static void test_creds(void)
 	unlink(ROOT_ONLY_FILE);
 }
 
+/*
+ * The loop may prepare an SQE long after the enter that published it
+ * returned: here, at the worker limit (max_workers {1, 0}), after a WRITEV
+ * that holds the only worker 300 ms in a fault. The owner, root, submits an
+ * OPENAT of a root-only file with its euid set to another user (the raw
+ * syscall: this thread only), then sets it back and submits a NOP. The
+ * OPENAT must get -EACCES, as on stock (whose enter runs the WRITEV, then
+ * the OPENAT as that user): with one set of creds per ring, the NOP's
+ * enter made them root's before the loop prepared the OPENAT.
+ * Exit: 0 -EACCES, 1 it opened the file, 2 other result, 3 a CQE missing
+ * after 3 s, 100+ setup.
+ */
+static int creds_between_enters_child(void)
+{
+	struct __kernel_timespec ts = { .tv_sec = 3 };
+	unsigned int limits[2] = { 1, 0 };
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	struct uffd_page u;
+	int fd, res = 1, wfd;
+
+	fd = open(ROOT_ONLY_FILE, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || fchown(fd, 0, 0) || close(fd))
+		return 100;
+	wfd = open("/tmp/uringlet-creds-writev", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (wfd < 0 || uffd_page_init(&u, 300) || ring_init(&ring, 8, ul_flag) ||
+	    io_uring_register_iowq_max_workers(&ring, limits))
+		return 101;
+	queue_writev_then_nops(&ring, wfd, &u, 1, 0);
+	if (io_uring_submit(&ring) != 1)
+		return 102;
+	if (syscall(SYS_setresuid, -1, 54321, -1))
+		return 103;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_openat(sqe, AT_FDCWD, ROOT_ONLY_FILE, O_RDONLY, 0);
+	sqe->user_data = 2;
+	/* uringlet's enter counts the WRITEV too if the loop hasn't taken it */
+	if (io_uring_submit(&ring) < 1 || syscall(SYS_setresuid, -1, 0, -1))
+		return 104;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	sqe->user_data = 3;
+	if (io_uring_submit(&ring) < 1)
+		return 105;
+	for (int i = 0; i < 3; i++) {
+		if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts))
+			return 3;
+		if (cqe->user_data == 2) {
+			res = cqe->res;
+			if (res >= 0)
+				close(res);
+		}
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	printf("# OPENAT of a 0600 root file by the owner with another euid, the loop blocked: %d\n", res);
+	fflush(stdout);
+	return res == -EACCES ? 0 : res >= 0 ? 1 : 2;
+}
+
+static void test_creds_between_enters(void)
+{
+	int n = run_child(creds_between_enters_child);
+
+	ok(n == 0, "creds: an SQE gets the creds of its enter, not of a later one",
+	   "exit %d (1: opened a root-only file with another euid, 2: other result, 3: a CQE missing, 100+: setup)",
+	   n);
+	unlink(ROOT_ONLY_FILE);
+}
+
 static void test_threads(void)
 {
 	struct thread_submit t = { 0 };
@@ -3979,6 +4049,7 @@ int main(int argc, char **argv)
 	RUN("threads", test_thread_unshared());
 	RUN("threads", test_owner_unshared());
 	RUN("creds", test_creds());
+	RUN("creds", test_creds_between_enters());
 	RUN("exit", test_owner_exit());
 	RUN("exec", test_owner_exec());
 	RUN("links", test_links());
