@@ -2973,6 +2973,67 @@ static void test_link_enter_end(void)
 	munmap(link_end_res, 3 * sizeof(int));
 }
 
+/*
+ * An SQ array entry that indexes no SQE is dropped (sq_dropped counts it),
+ * and it ends a link left open before it, as io_submit_sqes() stops there
+ * and io_submit_state_end() ends the link: a READ of a bad fd with
+ * IOSQE_IO_LINK, an invalid index, then a NOP. The READ fails with -EBADF
+ * and the NOP, in no link, succeeds. Stock's enter submits the READ only;
+ * the NOP goes with a second enter, as an application resubmits what is
+ * left in the ring.
+ */
+static void test_link_bad_index(void)
+{
+	const char *name = "links: an invalid SQ array index ends the link before it";
+	int res[3] = { 1, 1, 1 }, got;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	unsigned int tail, left, dropped;
+	long first, second = 0;
+	char buf[8];
+
+	if (ring_init(&ring, 8, ul_flag)) {
+		ok(0, name, "setup failed");
+		return;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_read(sqe, -1, buf, sizeof(buf), 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = 0;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	sqe->user_data = 1;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	sqe->user_data = 2;
+	tail = *ring.sq.ktail;
+	ring.sq.array[tail & *ring.sq.kring_mask] = 0;
+	ring.sq.array[(tail + 1) & *ring.sq.kring_mask] = 0xffff;
+	ring.sq.array[(tail + 2) & *ring.sq.kring_mask] = 2;
+	io_uring_smp_store_release(ring.sq.ktail, tail + 3);
+	first = syscall(__NR_io_uring_enter, ring.ring_fd, 3, 0, 0, NULL, 0);
+	usleep(100000);
+	left = tail + 3 - io_uring_smp_load_acquire(ring.sq.khead);
+	if (left)
+		second = syscall(__NR_io_uring_enter, ring.ring_fd, left, 0, 0, NULL, 0);
+	/* two CQEs; a third (the invalid entry's user_data 1) would show in res[1] */
+	for (got = 0; got < 3; got++) {
+		struct __kernel_timespec ts = { .tv_sec = got < 2 ? 2 : 0, .tv_nsec = got < 2 ? 0 : 100000000 };
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts))
+			break;
+		if (cqe->user_data < 3)
+			res[cqe->user_data] = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	dropped = *ring.sq.kdropped;
+	ok(got == 2 && res[0] == -EBADF && res[2] == 0 && res[1] == 1 && dropped == 1, name,
+	   "enters returned %ld, %ld (%u left after the first); %d CQEs: read %d, nop %d, invalid entry %d; sq dropped %u",
+	   first, second, left, got, res[0], res[2], res[1], dropped);
+	io_uring_queue_exit(&ring);
+}
+
 static void test_links(void)
 {
 	struct io_uring ring;
@@ -4054,6 +4115,7 @@ int main(int argc, char **argv)
 	RUN("exec", test_owner_exec());
 	RUN("links", test_links());
 	RUN("links", test_link_enter_end());
+	RUN("links", test_link_bad_index());
 	RUN("cancel", test_cancel());
 	RUN("cancel", test_poll_remove_posted());
 	RUN("cancel", test_cancel_blocked_same_user_data());
