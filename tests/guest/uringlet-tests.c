@@ -2885,8 +2885,6 @@ static void test_pollable(void)
 	io_uring_queue_exit(&ring);
 }
 
-/* A link whose head blocks: the linked NOP waits for it, a linked timeout
- * on a blocked FIFO read fires, a failing head cancels its chain. */
 /* OPENAT of @path linked to a NOP; res[0], res[1]: their results (1 if none) */
 static void openat_linked_nop(struct io_uring *ring, const char *path, int *res, unsigned int link)
 {
@@ -3034,6 +3032,8 @@ static void test_link_bad_index(void)
 	io_uring_queue_exit(&ring);
 }
 
+/* A link whose head blocks: the linked NOP waits for it, a linked timeout
+ * on a blocked FIFO read fires, a failing head cancels its chain. */
 static void test_links(void)
 {
 	struct io_uring ring;
